@@ -1,0 +1,96 @@
+"""A3 scoring: the quality score from two log-likelihoods, and its correlation with MOS.
+
+Follows the official Q-Bench A3 code: softmax over the " good" / " poor" next-token logits at
+temperature 100, then Spearman (SRCC) and Pearson (PLCC) on the raw scores, no logistic fit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+
+from scipy import special, stats
+
+log = logging.getLogger(__name__)
+
+# The official script divides the two logits by 100 before the softmax.
+A3_SOFTMAX_TEMPERATURE = 100.0
+
+# CGIQA-6K is scored per half (game frames, movie frames) and the two are averaged.
+CGIQA_HALVES = ("game_", "movie_")
+
+# One scored item as process_results hands it to the aggregations.
+ScoredItem = tuple[float, float, str]  # (model score, MOS, img_path)
+
+
+def a3_score_from_logliks(
+    positive: float, negative: float, temperature: float = A3_SOFTMAX_TEMPERATURE
+) -> float:
+    """exp(g/T) / (exp(g/T) + exp(p/T)), i.e. sigmoid((g - p) / T).
+
+    ``g`` and ``p`` may be log-likelihoods rather than logits: both share the same
+    log-softmax normaliser, so their difference is the logit difference and the score is exact.
+    """
+    return float(special.expit((positive - negative) / temperature))
+
+
+def process_results(doc: dict, results: Sequence[tuple[float, bool]]) -> dict[str, ScoredItem]:
+    """lm-eval hook: (loglik of the positive word, of the negative word) -> metric inputs."""
+    (positive, _), (negative, _) = results
+    item = (a3_score_from_logliks(positive, negative), float(doc["mos"]), doc["img_path"])
+    return {"srcc": item, "plcc": item}
+
+
+def _correlation(
+    name: str, fn: Callable, scores: Sequence[float], mos: Sequence[float]
+) -> float:
+    """``fn``'s statistic, or NaN with a logged reason where it is undefined."""
+    if len(scores) < 2:
+        log.warning("%s undefined on %d item(s); reporting NaN", name, len(scores))
+        return math.nan
+    if min(scores) == max(scores) or min(mos) == max(mos):
+        which = "scores" if min(scores) == max(scores) else "MOS values"
+        log.warning("%s undefined: all %d %s are equal; reporting NaN", name, len(scores), which)
+        return math.nan
+    return float(fn(scores, mos).statistic)
+
+
+def _unzip(items: Sequence[ScoredItem]) -> tuple[list[float], list[float]]:
+    return [item[0] for item in items], [item[1] for item in items]
+
+
+def srcc(items: Sequence[ScoredItem]) -> float:
+    """Spearman rank correlation between model scores and MOS."""
+    return _correlation("SRCC", stats.spearmanr, *_unzip(items))
+
+
+def plcc(items: Sequence[ScoredItem]) -> float:
+    """Pearson linear correlation between raw model scores and MOS."""
+    return _correlation("PLCC", stats.pearsonr, *_unzip(items))
+
+
+def _mean_over_cgiqa_halves(metric: Callable, items: Sequence[ScoredItem]) -> float:
+    halves: dict[str, list[ScoredItem]] = {prefix: [] for prefix in CGIQA_HALVES}
+    for item in items:
+        prefix = next((p for p in CGIQA_HALVES if item[2].startswith(p)), None)
+        if prefix is None:
+            raise ValueError(
+                f"CGIQA-6K item {item[2]!r} is neither a game_* nor a movie_* image; "
+                "the official score averages the two halves"
+            )
+        halves[prefix].append(item)
+    present = [h for h in halves.values() if h]
+    if len(present) < len(halves):
+        log.warning("CGIQA-6K: only %d of 2 halves present; averaging those", len(present))
+    return sum(metric(h) for h in present) / len(present) if present else math.nan
+
+
+def srcc_cgiqa(items: Sequence[ScoredItem]) -> float:
+    """SRCC on game and movie frames separately, averaged (official CGIQA-6K rule)."""
+    return _mean_over_cgiqa_halves(srcc, items)
+
+
+def plcc_cgiqa(items: Sequence[ScoredItem]) -> float:
+    """PLCC on game and movie frames separately, averaged (official CGIQA-6K rule)."""
+    return _mean_over_cgiqa_halves(plcc, items)
