@@ -1,0 +1,151 @@
+"""Official Q-Bench release files -> Hugging Face datasets on disk (``qbench convert``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+from PIL import Image
+
+from qbench_tasks.data_cards import render_card
+from qbench_tasks.databases import IQADatabase, get_database
+from qbench_tasks.hf_dataset import write_parquet_dataset
+
+A3_FEATURES = datasets.Features(
+    {"image": datasets.Image(), "img_path": datasets.Value("string"), "mos": datasets.Value("float64")}
+)
+
+
+class ConversionError(ValueError):
+    """A label row or image that cannot be converted; the message names the file and row."""
+
+
+@dataclass
+class ConversionReport:
+    out_dir: Path
+    written: int
+    skipped: list[str] = field(default_factory=list)  # one message per skipped row
+
+
+def read_json_rows(labels: Path) -> list:
+    """The top-level JSON list of an official label file."""
+    try:
+        rows = json.loads(labels.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConversionError(f"{labels}: label file not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConversionError(f"{labels}: not a JSON file ({err})") from None
+    if not isinstance(rows, list) or not rows:
+        raise ConversionError(f"{labels}: expected a non-empty JSON list of label objects")
+    return rows
+
+
+def read_a3_labels(labels: Path) -> list[tuple[str, float]]:
+    """(img_path, MOS) per row of an official A3 label file; ``gt_score`` may be a string."""
+    parsed: list[tuple[str, float]] = []
+    seen: dict[str, int] = {}
+    for i, row in enumerate(read_json_rows(labels)):
+        where = f"{labels}: row {i}"
+        if not isinstance(row, dict) or not isinstance(row.get("img_path"), str):
+            raise ConversionError(f"{where}: expected an object with a string 'img_path', got {row!r:.120}")
+        img_path = row["img_path"]
+        where = f"{where} ({img_path})"
+        if "gt_score" not in row:
+            raise ConversionError(f"{where}: no 'gt_score'")
+        try:
+            mos = float(row["gt_score"])  # also strips CGIQA-6K's trailing space
+        except (TypeError, ValueError):
+            raise ConversionError(f"{where}: gt_score {row['gt_score']!r} is not a number") from None
+        if not math.isfinite(mos):
+            raise ConversionError(f"{where}: gt_score {row['gt_score']!r} is not a finite number")
+        if img_path in seen:
+            raise ConversionError(f"{where}: img_path already given in row {seen[img_path]}")
+        seen[img_path] = i
+        parsed.append((img_path, mos))
+    return parsed
+
+
+def read_checked_image(path: Path) -> bytes:
+    """The file's bytes, after checking that it decodes as an image (raises ValueError why not)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"image file {path} is missing") from None
+    except OSError as err:
+        raise ValueError(f"image file {path} cannot be read ({err.strerror or err})") from None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            # A reduced-scale JPEG decode still reads the whole entropy-coded stream, so truncation
+            # is caught at a fraction of the cost of a full decode.
+            image.draft("RGB", (64, 64))
+            image.load()
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"image file {path} is refused: {err}") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"image file {path} is not a readable image ({err})") from None
+    return data
+
+
+def _image_rows(
+    labels: Path, rows: list[tuple[str, float]], images: Path, skip_bad: bool, report: ConversionReport
+) -> Iterator[dict]:
+    for i, (img_path, mos) in enumerate(rows):
+        try:
+            data = read_checked_image(images / img_path)
+        except ValueError as err:
+            message = f"{labels}: row {i} ({img_path}): {err}"
+            if not skip_bad:
+                raise ConversionError(message + " (pass --skip-bad to skip such rows)") from None
+            report.skipped.append(message)
+            continue
+        yield {"image": {"bytes": data, "path": img_path}, "img_path": img_path, "mos": mos}
+
+
+def a3_card(db: IQADatabase, num_examples: int) -> str:
+    return render_card(
+        "qbench_a3.md",
+        title=db.title,
+        num_examples=num_examples,
+        mos=db.mos,
+        source=db.source
+        or (
+            f"Images: the {db.title} database ({db.homepage}). Labels: `{db.official_labels}` "
+            "from the Q-Bench release (`a3_iqa_databases/jsons/`), `gt_score` cast to float."
+        ),
+        licensing=db.licensing
+        or (
+            f"The images and scores remain under the {db.title} database's own terms "
+            f"({db.homepage}); check them before redistributing this dataset."
+        ),
+        citation_note=f"Please also cite the {db.title} database ({db.homepage}).",
+    )
+
+
+def convert_a3(
+    database: str | IQADatabase,
+    labels: str | os.PathLike,
+    images: str | os.PathLike,
+    out: str | os.PathLike,
+    skip_bad: bool = False,
+) -> ConversionReport:
+    """Official A3 label file + image folder -> ``out/<database>`` (split ``test``)."""
+    db = database if isinstance(database, IQADatabase) else get_database(database)
+    labels, images = Path(labels), Path(images)
+    if not images.is_dir():
+        raise ConversionError(f"{images}: image folder not found")
+    rows = read_a3_labels(labels)
+    report = ConversionReport(out_dir=Path(out) / db.name, written=0)
+    report.written = write_parquet_dataset(
+        report.out_dir,
+        "test",
+        _image_rows(labels, rows, images, skip_bad, report),
+        A3_FEATURES,
+        lambda n: a3_card(db, n),
+    )
+    return report

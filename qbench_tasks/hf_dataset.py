@@ -1,0 +1,92 @@
+"""Writing and reading Q-Bench data as Hugging Face datasets on disk (parquet shards + card)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import datasets
+
+# A shard closes at whichever comes first; keeps the converter's memory small on large photos.
+SHARD_MAX_BYTES = 256 * 2**20
+SHARD_MAX_ROWS = 5000
+
+
+def write_parquet_dataset(
+    out_dir: str | os.PathLike,
+    split: str,
+    rows: Iterable[dict],
+    features: datasets.Features,
+    card: Callable[[int], str],
+) -> int:
+    """Write ``rows`` as ``out_dir/data/<split>-NNNNN-of-NNNNN.parquet`` plus ``README.md``.
+
+    ``card(num_rows)`` returns the dataset card. The dataset is assembled in a temporary folder
+    beside ``out_dir`` and moved into place at the end, so an interrupted conversion leaves the
+    previous dataset (or none), never half of one. Returns the number of rows written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        (tmp / "data").mkdir()
+        shards: list[Path] = []
+        batch: list[dict] = []
+        batch_bytes = 0
+        total = 0
+
+        def flush() -> None:
+            shard = tmp / "data" / f"{split}-{len(shards):05d}.parquet"
+            datasets.Dataset.from_list(batch, features=features).to_parquet(str(shard))
+            shards.append(shard)
+
+        for row in rows:
+            batch.append(row)
+            batch_bytes += len(row["image"]["bytes"])
+            total += 1
+            if batch_bytes >= SHARD_MAX_BYTES or len(batch) >= SHARD_MAX_ROWS:
+                flush()
+                batch, batch_bytes = [], 0
+        if batch or not shards:
+            flush()
+        for i, shard in enumerate(shards):
+            shard.rename(shard.with_name(f"{split}-{i:05d}-of-{len(shards):05d}.parquet"))
+        (tmp / "README.md").write_text(card(total), encoding="utf-8")
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return total
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing ``target`` is only deleted once ``new`` is in place."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / target.name)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def load_parquet_dataset(path: str | os.PathLike) -> datasets.DatasetDict:
+    """``datasets.load_dataset`` on a folder written by :func:`write_parquet_dataset`."""
+    return datasets.load_dataset(str(path))
+
+
+def with_constant_columns(data: datasets.DatasetDict, fields: dict) -> datasets.DatasetDict:
+    """Every split of ``data`` with one extra column per field, holding the same value in every row.
+
+    Used to carry run-time settings (e.g. the A3 prompt chosen with --metadata) into the
+    documents, where lm-eval's doc_to_text / gen_prefix / doc_to_choice can read them.
+    """
+    out = {}
+    for split, ds in data.items():
+        for name, value in fields.items():
+            ds = ds.add_column(name, [value] * len(ds))
+        out[split] = ds
+    return datasets.DatasetDict(out)
