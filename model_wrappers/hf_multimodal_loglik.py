@@ -1,0 +1,240 @@
+"""Log-likelihood of text continuations given images, for lm-eval's ``hf-multimodal``.
+
+lm-eval 0.4.13's ``HFMultimodalLM.loglikelihood`` raises NotImplementedError for requests that
+carry images (and the code behind that raise never expands the ``<image>`` placeholder nor
+measures the expanded context). This module supplies it:
+
+* as the registered model ``hf-multimodal-loglik`` (``HFMultimodalLoglikLM``), and
+* as a narrow hook on ``HFMultimodalLM.loglikelihood``, installed when the Q-Bench task code is
+  imported, so that plain ``--model hf-multimodal`` runs Q-Bench too. The hook is version-gated
+  and probes the installed method first: when lm-eval implements the feature, it steps aside.
+
+How a request is scored: requests that share their images, their context and every
+continuation token but the last share one row of one forward pass (for A3, the " good" and
+" poor" continuations of an image are one row). Rows are batched with lm-eval's ``Collator``;
+the processor expands each context's image placeholder into the model's image tokens and
+batches the pixel inputs, the shared continuation tokens are appended after the *expanded*
+context, and rows are right-padded so every position keeps the position id it has at batch
+size 1.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from lm_eval.api.instance import Instance
+from lm_eval.api.registry import register_model
+from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER, HFMultimodalLM
+from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import Collator, flatten_image_list, replace_placeholders, resize_image
+from packaging.version import Version
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+# lm-eval releases whose hf-multimodal lacks image log-likelihoods (the probe below confirms).
+HOOKED_LM_EVAL_VERSIONS = (Version("0.4.13"), Version("0.5"))
+
+_LM_EVAL_LOGLIKELIHOOD = HFMultimodalLM.loglikelihood
+
+
+@dataclass
+class _Row:
+    """One sequence of a forward pass and the requests read from it."""
+
+    context: str  # with the model's image token(s) in place of the harness placeholder
+    images: list
+    shared_continuation: list[int]  # continuation tokens all members share, bar their last
+    members: list[tuple[int, list[int]]] = field(default_factory=list)  # (request index, tokens)
+
+
+def _split_continuation(lm: HFMultimodalLM, context: str, continuation: str) -> tuple[str, list[int]]:
+    """(context text, continuation token ids), tokenised as lm-eval's ``_encode_pair`` does.
+
+    Trailing spaces of the context move to the continuation; the continuation's tokens are those
+    of context + continuation after the context's own. The image token is one token here; its
+    expansion into image features happens later, in the processor.
+    """
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    if not lm.chat_applied:  # a chat template has already written the model's own token
+        context = replace_placeholders(
+            context, DEFAULT_IMAGE_PLACEHOLDER, lm.image_token, lm.max_images
+        )
+    context_ids = lm.tokenizer(context, add_special_tokens=False)["input_ids"]
+    whole_ids = lm.tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    continuation_ids = whole_ids[len(context_ids):]
+    if not continuation_ids:
+        raise ValueError(f"continuation {continuation!r} encodes to no tokens after {context!r}")
+    return context, continuation_ids
+
+
+def _rows(lm: HFMultimodalLM, requests: list[Instance]) -> list[_Row]:
+    rows: dict[tuple, _Row] = {}
+    for index, request in enumerate(requests):
+        context, continuation, aux = request.args
+        if not context:
+            raise ValueError(
+                "multimodal log-likelihood needs a non-empty context "
+                "(loglikelihood_rolling over images is not supported)"
+            )
+        images = list(aux["visual"])[: lm.max_images]
+        context, continuation_ids = _split_continuation(lm, context, continuation)
+        # The harness hands every continuation of a document the same image objects.
+        key = (tuple(map(id, images)), context, tuple(continuation_ids[:-1]))
+        if key not in rows:
+            rows[key] = _Row(context, images, continuation_ids[:-1])
+        rows[key].members.append((index, continuation_ids))
+    return list(rows.values())
+
+
+def _processor_images(lm: HFMultimodalLM, rows: list[_Row]) -> list:
+    """The batch's images, prepared exactly as lm-eval's generate_until prepares them."""
+    images = [
+        [resize_image(img, lm.image_width, lm.image_height, lm.image_max_side) for img in row.images]
+        for row in rows
+    ]
+    if lm.rgb:
+        images = [[img.convert("RGB") for img in row_images] for row_images in images]
+    if getattr(lm.config, "model_type", "") == "llava":  # LLaVA's processor wants a flat list
+        images = flatten_image_list(images)
+    return images
+
+
+def _score_batch(lm: HFMultimodalLM, rows: list[_Row]) -> list[list[tuple[float, bool]]]:
+    """One forward pass over ``rows``; per row, (log-likelihood, is-greedy) per member."""
+    tokenizer = lm.tokenizer
+    saved_side, tokenizer.padding_side = tokenizer.padding_side, "right"
+    try:
+        encoding = lm.processor(
+            text=[row.context for row in rows],
+            images=_processor_images(lm, rows),
+            padding="longest",
+            return_tensors="pt",
+        )
+    finally:
+        tokenizer.padding_side = saved_side
+
+    context_ids, context_mask = encoding.pop("input_ids"), encoding.pop("attention_mask")
+    context_lens = context_mask.sum(dim=1).tolist()  # right padding: expanded context lengths
+    lengths = [n + len(row.shared_continuation) for n, row in zip(context_lens, rows)]
+    if max(lengths) > lm.max_length:
+        raise ValueError(
+            f"an image+text request needs {max(lengths)} tokens, more than the model's "
+            f"max_length {lm.max_length}; truncating would cut image tokens"
+        )
+    width = max(lengths)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    # Per-token processor outputs (e.g. token_type_ids) are carried over; appended text gets 0.
+    per_token = {k: v for k, v in encoding.items() if v.shape[:2] == context_ids.shape}
+    extended = {k: v.new_zeros((len(rows), width) + v.shape[2:]) for k, v in per_token.items()}
+    for i, (row, n) in enumerate(zip(rows, context_lens)):
+        input_ids[i, :n] = context_ids[i, :n]
+        input_ids[i, n : lengths[i]] = torch.tensor(row.shared_continuation, dtype=torch.long)
+        attention_mask[i, : lengths[i]] = 1
+        for k, v in per_token.items():
+            extended[k][i, :n] = v[i, :n]
+
+    model_inputs = {"attention_mask": attention_mask, **{**dict(encoding), **extended}}
+    model_inputs = {
+        k: v.to(lm.device, lm.model.dtype) if v.is_floating_point() else v.to(lm.device)
+        for k, v in model_inputs.items()
+    }
+    logits = lm._model_multimodal_call(input_ids.to(lm.device), model_inputs)
+
+    scored = []
+    for i, (row, n) in enumerate(zip(rows, context_lens)):
+        # logits at position t predict token t + 1: the continuation starts after the context.
+        span = logits[i, n - 1 : lengths[i]].float()
+        log_probs = F.log_softmax(span, dim=-1)
+        greedy = log_probs.argmax(dim=-1)
+        answers = []
+        for _, continuation_ids in row.members:
+            target = torch.tensor(continuation_ids, device=log_probs.device)
+            token_lls = log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
+            answers.append((float(token_lls.sum()), bool((greedy == target).all())))
+        scored.append(answers)
+    return scored
+
+
+def multimodal_loglikelihood(
+    lm: HFMultimodalLM, requests: list[Instance], disable_tqdm: bool = False
+) -> list[tuple[float, bool]]:
+    """(log-likelihood, is-greedy) for each image+text request, in request order."""
+    rows = _rows(lm, requests)
+    # Longest first, as lm-eval orders its batches: memory errors show at once.
+    collator = Collator(rows, sort_fn=lambda row: (-len(row.context), row.context))
+    results: list[tuple[float, bool] | None] = [None] * len(requests)
+    pbar = tqdm(
+        total=len(requests),
+        disable=disable_tqdm or lm.rank != 0,
+        desc="Running loglikelihood requests with text+image input",
+    )
+    for batch in collator.get_batched(n=lm.batch_size):
+        with torch.no_grad():
+            scored = _score_batch(lm, batch)
+        for row, answers in zip(batch, scored):
+            for (index, _), answer in zip(row.members, answers):
+                results[index] = answer
+                lm.cache_hook.add_partial("loglikelihood", requests[index].args, answer)
+            pbar.update(len(row.members))
+    pbar.close()
+    return results
+
+
+def loglikelihood_with_images(self: HFMultimodalLM, requests, disable_tqdm: bool = False):
+    """``LM.loglikelihood`` for a mix of text-only and image+text requests.
+
+    lm-eval hands one model all loglikelihood requests of a run, so a Q-Bench task and a text
+    task in the same run arrive together: text requests go to HFLM as before.
+    """
+    has_images = [len(request.args) >= 3 for request in requests]
+    text = [r for r, img in zip(requests, has_images) if not img]
+    multimodal = [r for r, img in zip(requests, has_images) if img]
+    text_results = iter(HFLM.loglikelihood(self, text, disable_tqdm=disable_tqdm) if text else [])
+    image_results = iter(multimodal_loglikelihood(self, multimodal, disable_tqdm) if multimodal else [])
+    return [next(image_results) if img else next(text_results) for img in has_images]
+
+
+@register_model("hf-multimodal-loglik")
+class HFMultimodalLoglikLM(HFMultimodalLM):
+    """``hf-multimodal`` with log-likelihood requests over images (Q-Bench A3, A1 multiple choice)."""
+
+    loglikelihood = loglikelihood_with_images
+
+
+def installed_lm_eval_lacks_image_loglikelihood() -> bool:
+    """True when the installed ``hf-multimodal`` refuses image log-likelihood requests."""
+    low, high = HOOKED_LM_EVAL_VERSIONS
+    if not low <= Version(importlib.metadata.version("lm_eval")) < high:
+        return False
+    probe = Instance("loglikelihood", doc={}, arguments=("<image>", " probe", {"visual": []}), idx=0)
+    try:
+        # An attribute-less stand-in for the model: the 0.4.13 method raises before using it.
+        _LM_EVAL_LOGLIKELIHOOD(SimpleNamespace(), [probe])
+    except NotImplementedError:
+        return True
+    except Exception:  # noqa: BLE001 - anything else means a real implementation ran
+        return False
+    return False
+
+
+def install_hf_multimodal_loglikelihood_hook() -> bool:
+    """Give lm-eval's ``hf-multimodal`` this module's loglikelihood; True when in effect."""
+    if HFMultimodalLM.loglikelihood is loglikelihood_with_images:
+        return True
+    if not installed_lm_eval_lacks_image_loglikelihood():
+        log.info("lm-eval's hf-multimodal scores image log-likelihoods itself; no Q-Bench hook")
+        return False
+    HFMultimodalLM.loglikelihood = loglikelihood_with_images
+    log.info("Q-Bench: hf-multimodal now scores log-likelihood requests with images")
+    return True
