@@ -1,0 +1,31 @@
+"""Task glue the A3 YAMLs reference with ``!function utils.<name>``."""
+
+from model_wrappers import install_hf_multimodal_loglikelihood_hook
+from qbench_tasks.data_location import load_converted_dataset
+from qbench_tasks.databases import get_database
+from qbench_tasks.demo_data import DEMO_DATABASE, ensure_demo_a3_dataset
+from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
+from qbench_tasks.prompts import a3_prompt_fields
+
+# lm-eval builds the model before it loads tasks but asks it for log-likelihoods after, so
+# loading a Q-Bench task is the moment to let plain --model hf-multimodal score images.
+install_hf_multimodal_loglikelihood_hook()
+
+
+def load_a3(database: str, **metadata):
+    """``custom_dataset``: the converted database, with the run's A3 prompt in every document.
+
+    lm-eval passes ``--metadata`` (and the model args) as keyword arguments.
+    """
+    if database == DEMO_DATABASE.name:  # generated on first use rather than converted by hand
+        data = load_parquet_dataset(ensure_demo_a3_dataset())
+    else:
+        db = get_database(database)
+        data = load_converted_dataset(
+            db.task,
+            db.name,
+            metadata,
+            f"qbench convert a3 --database {db.name} --labels {db.official_labels} "
+            f"--images <{db.title} images folder> --out DATA_DIR",
+        )
+    return with_constant_columns(data, a3_prompt_fields(metadata))

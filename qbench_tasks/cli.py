@@ -1,0 +1,101 @@
+"""``qbench``: lm_eval with Q-Bench preset, data conversion, and the offline demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qbench_tasks import TASKS_DIR
+from qbench_tasks.databases import A3_DATABASES
+
+DEMO_TASK = "qbench_a3_demo"
+
+
+def run_lm_eval(lm_eval_args: list[str]) -> None:
+    """``lm_eval`` with the Q-Bench include path preset and the Q-Bench models registered."""
+    if any(arg == "--include_path" or arg.startswith("--include_path=") for arg in lm_eval_args):
+        raise SystemExit(
+            "qbench run sets --include_path to the Q-Bench tasks itself; "
+            "to add other task folders, call lm_eval with an --include_path that holds both"
+        )
+    import model_wrappers  # noqa: F401 - registers hf-multimodal-loglik with lm-eval
+    from lm_eval.__main__ import cli_evaluate
+
+    sys.argv = ["lm_eval", "run", *lm_eval_args, "--include_path", str(TASKS_DIR)]
+    cli_evaluate()
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from qbench_tasks.convert import ConversionError, convert_a3
+
+    try:
+        report = convert_a3(args.database, args.labels, args.images, args.out, args.skip_bad)
+    except ConversionError as err:
+        raise SystemExit(f"qbench convert: {err}") from None
+    for message in report.skipped:
+        print(f"skipped {message}", file=sys.stderr)
+    print(f"wrote {report.written} rows to {report.out_dir}; skipped {len(report.skipped)}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from model_wrappers.fixture_models import cached_fixture
+
+    print("qbench demo: building the fixture model and demo data on first use ...", flush=True)
+    model_dir = cached_fixture("signal")
+    run_lm_eval(
+        [
+            "--model", "hf-multimodal",
+            "--model_args", f"pretrained={model_dir}",
+            "--tasks", DEMO_TASK,
+            "--device", "cpu",
+            "--batch_size", str(args.batch_size),
+            *args.lm_eval_args,
+        ]
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qbench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("tasks-dir", help="print the lm_eval --include_path of the Q-Bench tasks")
+
+    run = commands.add_parser(
+        "run", help="lm_eval with the Q-Bench tasks and models available (all args go to lm_eval)"
+    )
+    run.add_argument("lm_eval_args", nargs=argparse.REMAINDER)
+
+    convert = commands.add_parser("convert", help="official release files -> HF dataset on disk")
+    kinds = convert.add_subparsers(dest="kind", required=True, metavar="KIND")
+    a3 = kinds.add_parser("a3", help="an A3 IQA database: label JSON + image folder")
+    a3.add_argument("--database", required=True, choices=list(A3_DATABASES))
+    a3.add_argument("--labels", required=True, help="official label file, e.g. koniq.json")
+    a3.add_argument("--images", required=True, help="folder holding the label file's img_path")
+    a3.add_argument("--out", required=True, help="data directory; writes OUT/<database>/")
+    a3.add_argument(
+        "--skip-bad", action="store_true",
+        help="skip rows whose image is missing or unreadable (reported) instead of stopping",
+    )
+
+    demo = commands.add_parser(
+        "demo", help=f"offline demo: tiny local model on the bundled demo data ({DEMO_TASK})"
+    )
+    demo.add_argument("--batch-size", type=int, default=8)
+    demo.add_argument("lm_eval_args", nargs=argparse.REMAINDER, help="extra lm_eval arguments")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "tasks-dir":
+        print(TASKS_DIR)
+    elif args.command == "run":
+        run_lm_eval(args.lm_eval_args)
+    elif args.command == "convert":
+        _convert(args)
+    elif args.command == "demo":
+        _demo(args)
+
+
+if __name__ == "__main__":
+    main()
