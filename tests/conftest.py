@@ -1,0 +1,114 @@
+"""Shared fixtures. Everything is built locally in a per-session temporary folder: no network."""
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before datasets / lm-eval are imported: keep their caches and ours inside this session.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="qbench-tests-"))
+os.environ["QBENCH_CACHE_DIR"] = str(_SESSION_DIR / "qbench-cache")
+os.environ["HF_DATASETS_CACHE"] = str(_SESSION_DIR / "hf-datasets")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.pop("QBENCH_DATA_DIR", None)
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "qbench_data"
+
+TEXT_TASK_YAML = """\
+# A plain-text multiple-choice task on local data: stands in for "another suite".
+task: qbench_test_text_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data_file}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{question}}}}"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: answer
+metric_list:
+  - metric: acc
+metadata:
+  version: 1.0
+"""
+TEXT_TASK_ROWS = [
+    {"question": "The quality of the image is", "choices": ["good", "poor", "image"], "answer": 0},
+    {"question": "Is there blur in the image?", "choices": ["Yes", "No"], "answer": 1},
+    {"question": "The image has", "choices": ["noise", "clear focus", "bad lighting"], "answer": 2},
+    {"question": "Rate the quality of the image.", "choices": ["high", "low"], "answer": 0},
+]
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def text_task_dir() -> Path:
+    """Folder holding qbench_test_text_mc (YAML + JSON lines with an absolute path)."""
+    import json
+
+    folder = _SESSION_DIR / "text_task"
+    folder.mkdir(exist_ok=True)
+    data = folder / "text_mc.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in TEXT_TASK_ROWS))
+    (folder / "qbench_test_text_mc.yaml").write_text(TEXT_TASK_YAML.format(data_file=data))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    from model_wrappers.fixture_models import cached_fixture
+
+    return cached_fixture("tiny")
+
+
+@pytest.fixture(scope="session")
+def signal_model() -> Path:
+    from model_wrappers.fixture_models import cached_fixture
+
+    return cached_fixture("signal")
+
+
+@pytest.fixture(scope="session")
+def demo_dataset_dir() -> Path:
+    from qbench_tasks.demo_data import ensure_demo_a3_dataset
+
+    return ensure_demo_a3_dataset()
+
+
+@pytest.fixture(scope="session")
+def official_a3_labels() -> Path:
+    folder = SHARED_DATA / "a3_iqa_databases"
+    if not folder.is_dir():
+        pytest.skip(f"official Q-Bench label files not found at {folder} (CI provides ../shared)")
+    return folder
+
+
+def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metadata=None,
+                apply_chat_template=False, extra_include=(), log_samples=True):
+    """lm-eval's simple_evaluate on the Q-Bench include path, in this process."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from qbench_tasks import TASKS_DIR
+
+    include = [str(TASKS_DIR), *map(str, extra_include)]
+    return lm_eval.simple_evaluate(
+        model=model,
+        model_args=f"pretrained={model_dir}",
+        tasks=tasks,
+        task_manager=TaskManager(include_path=include, metadata=metadata or {}),
+        batch_size=batch_size,
+        device="cpu",
+        log_samples=log_samples,
+        apply_chat_template=apply_chat_template,
+    )
+
+
+def sample_scores(results, task) -> dict[str, float]:
+    """img_path -> A3 score from a run's logged samples."""
+    return {s["doc"]["img_path"]: s["srcc"][0] for s in results["samples"][task]}

@@ -1,0 +1,85 @@
+"""A3 tasks through lm-eval: data lookup, prompt overrides, the group mean, the signal check."""
+
+import json
+import random
+
+import pytest
+
+from conftest import run_lm_eval, sample_scores
+from qbench_tasks.convert import convert_a3
+from qbench_tasks.data_location import MissingDatasetError
+from qbench_tasks.databases import A3_DATABASES
+from qbench_tasks.demo_data import demo_items
+
+
+def convert_demo_images_as(database, out, rows, tmp_path):
+    """Convert (new img_path, image, MOS) rows as if they were ``database``'s release files."""
+    images = tmp_path / f"{database}-images"
+    images.mkdir()
+    for img_path, image, _ in rows:
+        image.save(images / img_path)
+    labels = tmp_path / f"{database}.json"
+    labels.write_text(json.dumps([{"img_path": p, "gt_score": f"{mos} "} for p, _, mos in rows]))
+    convert_a3(database, labels, images, out)
+
+
+@pytest.fixture(scope="module")
+def demo_rows():
+    return list(demo_items())
+
+
+def test_signal_model_tracks_mos_and_a_shuffled_pairing_does_not(signal_model, demo_rows, tmp_path):
+    demo = run_lm_eval(["qbench_a3_demo"], signal_model, batch_size=8)["results"]["qbench_a3_demo"]
+    assert demo["srcc,none"] > 0.8 and demo["plcc,none"] > 0.8
+
+    # The same images with each one's MOS given to another: documents and images out of step.
+    mos = [m for _, _, m in demo_rows]
+    random.Random(0).shuffle(mos)
+    shuffled = [(p, img, m) for (p, img, _), m in zip(demo_rows, mos)]
+    convert_demo_images_as("koniq", tmp_path / "data", shuffled, tmp_path)
+    results = run_lm_eval(["qbench_a3_koniq"], signal_model, batch_size=8,
+                          metadata={"qbench_data_dir": str(tmp_path / "data")})
+    assert abs(results["results"]["qbench_a3_koniq"]["srcc,none"]) < 0.3
+
+
+def test_group_is_the_unweighted_mean_over_the_seven_databases(signal_model, demo_rows, tmp_path, monkeypatch):
+    for k, db in enumerate(A3_DATABASES.values()):
+        rows = demo_rows[k::4][: 8 + 3 * k]  # different images and sizes per database
+        if db.name == "cgiqa6k":
+            half = len(rows) // 2
+            rows = [(("game_" if i < half else "movie_") + p, img, m) for i, (p, img, m) in enumerate(rows)]
+        convert_demo_images_as(db.name, tmp_path / "data", rows, tmp_path)
+    monkeypatch.setenv("QBENCH_DATA_DIR", str(tmp_path / "data"))  # the environment route
+
+    results = run_lm_eval(["qbench_a3"], signal_model, batch_size=4)["results"]
+
+    for metric in ("srcc,none", "plcc,none"):
+        per_db = [results[db.task][metric] for db in A3_DATABASES.values()]
+        assert results["qbench_a3"][metric] == pytest.approx(sum(per_db) / len(per_db))
+    assert results["qbench_a3_koniq"]["sample_len"] != results["qbench_a3_kadid10k"]["sample_len"]
+
+
+def test_prompt_and_words_are_overridable_by_metadata(tiny_model):
+    metadata = {"a3_prompt": "How is the image?", "a3_answer_prefix": "The answer is",
+                "a3_choice_words": ["high", "low"]}
+    results = run_lm_eval(["qbench_a3_demo"], tiny_model, batch_size=4, metadata=metadata)
+    sample = results["samples"]["qbench_a3_demo"][0]
+    assert [a[:2] for a in sample["arguments"]] == [
+        ("<image>How is the image? The answer is", " high"),
+        ("<image>How is the image? The answer is", " low"),
+    ]
+
+
+def test_missing_data_names_the_convert_command(tiny_model, tmp_path):
+    with pytest.raises(MissingDatasetError, match="qbench convert a3 --database spaq --labels spaq.json"):
+        run_lm_eval(["qbench_a3_spaq"], tiny_model)
+    with pytest.raises(MissingDatasetError, match=f"no converted dataset at {tmp_path}/spaq"):
+        run_lm_eval(["qbench_a3_spaq"], tiny_model, metadata={"qbench_data_dir": str(tmp_path)})
+
+
+def test_chat_template_prompt(signal_model):
+    results = run_lm_eval(["qbench_a3_demo"], signal_model, batch_size=8, apply_chat_template=True)
+    context = results["samples"]["qbench_a3_demo"][0]["arguments"][0][0]
+    assert context == "USER: <image>\nRate the quality of the image. ASSISTANT: The quality of the image is"
+    assert results["results"]["qbench_a3_demo"]["srcc,none"] > 0.8
+    assert len(sample_scores(results, "qbench_a3_demo")) == 91
