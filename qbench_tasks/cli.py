@@ -60,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("tasks-dir", help="print the lm_eval --include_path of the Q-Bench tasks")
 
-    run = commands.add_parser(
+    # Everything after "run" goes to lm_eval untouched (main() dispatches it before parsing).
+    commands.add_parser(
         "run", help="lm_eval with the Q-Bench tasks and models available (all args go to lm_eval)"
     )
-    run.add_argument("lm_eval_args", nargs=argparse.REMAINDER)
 
     convert = commands.add_parser("convert", help="official release files -> HF dataset on disk")
     kinds = convert.add_subparsers(dest="kind", required=True, metavar="KIND")
@@ -81,16 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help=f"offline demo: tiny local model on the bundled demo data ({DEMO_TASK})"
     )
     demo.add_argument("--batch-size", type=int, default=8)
-    demo.add_argument("lm_eval_args", nargs=argparse.REMAINDER, help="extra lm_eval arguments")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"] and argv[1:2] not in (["-h"], ["--help"]):
+        return run_lm_eval(argv[1:])
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "demo":  # the demo passes unknown options on to lm_eval
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.lm_eval_args = extra
     if args.command == "tasks-dir":
         print(TASKS_DIR)
-    elif args.command == "run":
-        run_lm_eval(args.lm_eval_args)
     elif args.command == "convert":
         _convert(args)
     elif args.command == "demo":

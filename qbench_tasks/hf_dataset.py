@@ -74,8 +74,18 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 
 def load_parquet_dataset(path: str | os.PathLike) -> datasets.DatasetDict:
-    """``datasets.load_dataset`` on a folder written by :func:`write_parquet_dataset`."""
-    return datasets.load_dataset(str(path))
+    """The splits of a folder written by :func:`write_parquet_dataset`.
+
+    Loaded through the parquet builder with explicit files rather than ``load_dataset(path)``:
+    datasets 5.x caches a local folder under its name alone, so a re-converted dataset, or
+    another folder of the same name, would silently come back from the stale cache. The
+    parquet builder's cache key includes the files' paths and modification times.
+    """
+    shards = sorted((Path(path) / "data").glob("*-of-*.parquet"))
+    data_files: dict[str, list[str]] = {}
+    for shard in shards:
+        data_files.setdefault(shard.name.split("-", 1)[0], []).append(str(shard))
+    return datasets.load_dataset("parquet", data_files=data_files)
 
 
 def with_constant_columns(data: datasets.DatasetDict, fields: dict) -> datasets.DatasetDict:
