@@ -135,7 +135,10 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row]) -> list[list[tuple[float,
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     # Per-token processor outputs (e.g. token_type_ids) are carried over; appended text gets 0.
-    per_token = {k: v for k, v in encoding.items() if v.shape[:2] == context_ids.shape}
+    per_token = {
+        k: v for k, v in encoding.items()
+        if not v.is_floating_point() and v.shape[:2] == context_ids.shape
+    }
     extended = {k: v.new_zeros((len(rows), width) + v.shape[2:]) for k, v in per_token.items()}
     for i, (row, n) in enumerate(zip(rows, context_lens)):
         input_ids[i, :n] = context_ids[i, :n]
