@@ -14,11 +14,23 @@ import datasets
 from PIL import Image
 
 from qbench_tasks.data_cards import render_card
+from qbench_tasks import llvisionqa
 from qbench_tasks.databases import IQADatabase, get_database
 from qbench_tasks.hf_dataset import write_parquet_dataset
 
 A3_FEATURES = datasets.Features(
     {"image": datasets.Image(), "img_path": datasets.Value("string"), "mos": datasets.Value("float64")}
+)
+LLVISIONQA_FEATURES = datasets.Features(
+    {
+        "image": datasets.Image(),
+        "img_path": datasets.Value("string"),
+        "question": datasets.Value("string"),
+        "candidates": datasets.List(datasets.Value("string")),
+        "type": datasets.Value("int64"),
+        "concern": datasets.Value("int64"),
+        "correct_ans": datasets.Value("string"),  # null in the test split
+    }
 )
 
 
@@ -46,9 +58,15 @@ def read_json_rows(labels: Path) -> list:
     return rows
 
 
-def read_a3_labels(labels: Path) -> list[tuple[str, float]]:
-    """(img_path, MOS) per row of an official A3 label file; ``gt_score`` may be a string."""
-    parsed: list[tuple[str, float]] = []
+def _check_unique(labels: Path, i: int, img_path: str, seen: dict[str, int]) -> None:
+    if img_path in seen:
+        raise ConversionError(f"{labels}: row {i} ({img_path}): img_path already given in row {seen[img_path]}")
+    seen[img_path] = i
+
+
+def read_a3_labels(labels: Path) -> list[dict]:
+    """{img_path, mos} per row of an official A3 label file; ``gt_score`` may be a string."""
+    parsed: list[dict] = []
     seen: dict[str, int] = {}
     for i, row in enumerate(read_json_rows(labels)):
         where = f"{labels}: row {i}"
@@ -64,10 +82,22 @@ def read_a3_labels(labels: Path) -> list[tuple[str, float]]:
             raise ConversionError(f"{where}: gt_score {row['gt_score']!r} is not a number") from None
         if not math.isfinite(mos):
             raise ConversionError(f"{where}: gt_score {row['gt_score']!r} is not a finite number")
-        if img_path in seen:
-            raise ConversionError(f"{where}: img_path already given in row {seen[img_path]}")
-        seen[img_path] = i
-        parsed.append((img_path, mos))
+        _check_unique(labels, i, img_path, seen)
+        parsed.append({"img_path": img_path, "mos": mos})
+    return parsed
+
+
+def read_a1_labels(labels: Path, split: str) -> list[dict]:
+    """The rows of an official LLVisionQA label file, checked; the dev split needs answers."""
+    parsed: list[dict] = []
+    seen: dict[str, int] = {}
+    for i, row in enumerate(read_json_rows(labels)):
+        problem = llvisionqa.label_row_problem(row, needs_answer=split == "dev")
+        if problem:
+            name = f" ({row['img_path']})" if isinstance(row, dict) and isinstance(row.get("img_path"), str) else ""
+            raise ConversionError(f"{labels}: row {i}{name}: {problem}")
+        _check_unique(labels, i, row["img_path"], seen)
+        parsed.append({key: row.get(key) for key in LLVISIONQA_FEATURES if key != "image"})
     return parsed
 
 
@@ -93,9 +123,11 @@ def read_checked_image(path: Path) -> bytes:
 
 
 def _image_rows(
-    labels: Path, rows: list[tuple[str, float]], images: Path, skip_bad: bool, report: ConversionReport
+    labels: Path, rows: list[dict], images: Path, skip_bad: bool, report: ConversionReport
 ) -> Iterator[dict]:
-    for i, (img_path, mos) in enumerate(rows):
+    """Each label row with its image file's bytes added (checked to decode)."""
+    for i, row in enumerate(rows):
+        img_path = row["img_path"]
         try:
             data = read_checked_image(images / img_path)
         except ValueError as err:
@@ -104,7 +136,7 @@ def _image_rows(
                 raise ConversionError(message + " (pass --skip-bad to skip such rows)") from None
             report.skipped.append(message)
             continue
-        yield {"image": {"bytes": data, "path": img_path}, "img_path": img_path, "mos": mos}
+        yield {"image": {"bytes": data, "path": img_path}, **row}
 
 
 def a3_card(db: IQADatabase, num_examples: int) -> str:
@@ -127,6 +159,77 @@ def a3_card(db: IQADatabase, num_examples: int) -> str:
     )
 
 
+def _existing_inputs(labels, images) -> tuple[Path, Path]:
+    labels, images = Path(labels), Path(images)
+    if not images.is_dir():
+        raise ConversionError(f"{images}: image folder not found")
+    return labels, images
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What a dataset card says about where the data came from."""
+
+    title: str
+    license: str  # Hugging Face licence id
+    source: str
+    licensing: str
+
+
+LLVISIONQA_FACTS = CardFacts(
+    title="LLVisionQA",
+    license="cc-by-nc-sa-4.0",
+    source=(
+        "`llvisionqa_dev.json` / `llvisionqa_test.json` and `images_llvisionqa.tar` from the "
+        "Q-Bench data release (`teowu/LLVisionQA-QBench` on the Hugging Face hub; the Q-Bench "
+        "GitHub release `v1.0.1.1014datarelease`)."
+    ),
+    licensing=(
+        "LLVisionQA is released under CC BY-NC-SA 4.0. The images come from public IQA "
+        "databases and AI-generated sets under their own terms."
+    ),
+)
+
+
+def llvisionqa_card(facts: CardFacts, counts: dict[str, int]) -> str:
+    return render_card(
+        "llvisionqa.md",
+        title=facts.title,
+        license=facts.license,
+        source=facts.source,
+        licensing=facts.licensing,
+        num_examples=sum(counts.values()),
+        data_files="\n".join(
+            f"  - split: {split}\n    path: data/{split}-*" for split in counts
+        ),
+        split_rows="\n".join(f"| `{split}` | {n} |" for split, n in counts.items()),
+    )
+
+
+def convert_a1(
+    labels: str | os.PathLike,
+    images: str | os.PathLike,
+    split: str,
+    out: str | os.PathLike,
+    skip_bad: bool = False,
+    facts: CardFacts = LLVISIONQA_FACTS,
+) -> ConversionReport:
+    """Official LLVisionQA label file + image folder -> split ``split`` of ``out/llvisionqa``."""
+    if split not in llvisionqa.SPLITS:
+        raise ConversionError(f"unknown split {split!r}; choose from {llvisionqa.SPLITS}")
+    labels, images = _existing_inputs(labels, images)
+    rows = read_a1_labels(labels, split)
+    report = ConversionReport(out_dir=Path(out) / llvisionqa.DATASET_NAME, written=0)
+    report.written = write_parquet_dataset(
+        report.out_dir,
+        split,
+        _image_rows(labels, rows, images, skip_bad, report),
+        LLVISIONQA_FEATURES,
+        lambda counts: llvisionqa_card(facts, counts),
+    )
+    return report
+
+
 def convert_a3(
     database: str | IQADatabase,
     labels: str | os.PathLike,
@@ -136,9 +239,7 @@ def convert_a3(
 ) -> ConversionReport:
     """Official A3 label file + image folder -> ``out/<database>`` (split ``test``)."""
     db = database if isinstance(database, IQADatabase) else get_database(database)
-    labels, images = Path(labels), Path(images)
-    if not images.is_dir():
-        raise ConversionError(f"{images}: image folder not found")
+    labels, images = _existing_inputs(labels, images)
     rows = read_a3_labels(labels)
     report = ConversionReport(out_dir=Path(out) / db.name, written=0)
     report.written = write_parquet_dataset(
@@ -146,6 +247,6 @@ def convert_a3(
         "test",
         _image_rows(labels, rows, images, skip_bad, report),
         A3_FEATURES,
-        lambda n: a3_card(db, n),
+        lambda counts: a3_card(db, counts["test"]),
     )
     return report

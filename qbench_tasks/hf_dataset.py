@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import datasets
+import pyarrow.parquet as pq
 
 # A shard closes at whichever comes first; keeps the converter's memory small on large photos.
 SHARD_MAX_BYTES = 256 * 2**20
@@ -20,19 +21,21 @@ def write_parquet_dataset(
     split: str,
     rows: Iterable[dict],
     features: datasets.Features,
-    card: Callable[[int], str],
+    card: Callable[[dict[str, int]], str],
 ) -> int:
-    """Write ``rows`` as ``out_dir/data/<split>-NNNNN-of-NNNNN.parquet`` plus ``README.md``.
+    """Write ``rows`` as split ``split`` of the dataset at ``out_dir``; return the rows written.
 
-    ``card(num_rows)`` returns the dataset card. The dataset is assembled in a temporary folder
-    beside ``out_dir`` and moved into place at the end, so an interrupted conversion leaves the
-    previous dataset (or none), never half of one. Returns the number of rows written.
+    Shards go to ``out_dir/data/<split>-NNNNN-of-NNNNN.parquet``; the other splits already there
+    are kept. ``card({split: rows, ...})`` returns the README.md for all the splits. The dataset is
+    assembled in a temporary folder beside ``out_dir`` and moved into place at the end, so an
+    interrupted conversion leaves the previous dataset (or none), never half of one.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         (tmp / "data").mkdir()
+        counts = _keep_other_splits(out_dir, tmp, split)
         shards: list[Path] = []
         batch: list[dict] = []
         batch_bytes = 0
@@ -54,12 +57,31 @@ def write_parquet_dataset(
             flush()
         for i, shard in enumerate(shards):
             shard.rename(shard.with_name(f"{split}-{i:05d}-of-{len(shards):05d}.parquet"))
-        (tmp / "README.md").write_text(card(total), encoding="utf-8")
+        counts[split] = total
+        (tmp / "README.md").write_text(card(dict(sorted(counts.items()))), encoding="utf-8")
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return total
+
+
+def _split_files(folder: Path) -> dict[str, list[Path]]:
+    files: dict[str, list[Path]] = {}
+    for shard in sorted((folder / "data").glob("*-of-*.parquet")):
+        files.setdefault(shard.name.split("-", 1)[0], []).append(shard)
+    return files
+
+
+def _keep_other_splits(existing: Path, tmp: Path, replaced: str) -> dict[str, int]:
+    """Copy the shards of every split but ``replaced`` into ``tmp``; return their row counts."""
+    counts = {}
+    for split, shards in _split_files(existing).items():
+        if split != replaced:
+            for shard in shards:
+                shutil.copy2(shard, tmp / "data" / shard.name)
+            counts[split] = sum(pq.ParquetFile(shard).metadata.num_rows for shard in shards)
+    return counts
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -81,10 +103,7 @@ def load_parquet_dataset(path: str | os.PathLike) -> datasets.DatasetDict:
     another folder of the same name, would silently come back from the stale cache. The
     parquet builder's cache key includes the files' paths and modification times.
     """
-    shards = sorted((Path(path) / "data").glob("*-of-*.parquet"))
-    data_files: dict[str, list[str]] = {}
-    for shard in shards:
-        data_files.setdefault(shard.name.split("-", 1)[0], []).append(str(shard))
+    data_files = {split: list(map(str, shards)) for split, shards in _split_files(Path(path)).items()}
     return datasets.load_dataset("parquet", data_files=data_files)
 
 

@@ -53,10 +53,10 @@ def test_cgiqa_label_file_orders_game_then_movie_with_padded_string_scores(offic
     raw = json.loads((official_a3_labels / "cgi.json").read_text())
     parsed = read_a3_labels(official_a3_labels / "cgi.json")
     assert len(parsed) == 6000
-    assert all(path.startswith("game_") for path, _ in parsed[:3000])
-    assert all(path.startswith("movie_") for path, _ in parsed[3000:])
+    assert all(row["img_path"].startswith("game_") for row in parsed[:3000])
+    assert all(row["img_path"].startswith("movie_") for row in parsed[3000:])
     assert isinstance(raw[0]["gt_score"], str) and raw[0]["gt_score"].endswith(" ")
-    assert parsed[0][1] == float(raw[0]["gt_score"].strip())
+    assert parsed[0]["mos"] == float(raw[0]["gt_score"].strip())
 
 
 @pytest.fixture

@@ -1,0 +1,88 @@
+"""LLVisionQA (Q-Bench A1): codes, layouts and validation, in one place.
+
+Two layouts reach the tasks: the official release files (converted by ``qbench convert a1``)
+and the hub's ``q-future/Q-Bench-HF``. ``question_of`` turns a document of either into one
+``A1Question``; nothing else reads layout-specific fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HUB_DATASET_ID = "q-future/Q-Bench-HF"
+DATASET_NAME = "llvisionqa"  # folder under the data directory
+SPLITS = ("dev", "test")
+
+# Official codes. `type`: the question's form; `concern`: what it asks about.
+QUESTION_TYPES = {0: "yes_or_no", 1: "what", 2: "how"}
+CONCERNS = {0: "distortion", 1: "other", 2: "incontext_distortion", 3: "incontext_other"}
+OPTION_LETTERS = "ABCD"
+MIN_OPTIONS, MAX_OPTIONS = 2, 4
+HUB_PADDING = "N/A"  # Q-Bench-HF pads option0..option3 with this
+
+
+@dataclass(frozen=True)
+class A1Question:
+    question: str
+    options: tuple[str, ...]
+    type: int
+    concern: int
+    answer: int | None  # index into options; None where the split hides it (test)
+    img_path: str | None
+
+    @property
+    def answer_letter(self) -> str:
+        return "" if self.answer is None else OPTION_LETTERS[self.answer]
+
+
+def question_of(doc: dict) -> A1Question:
+    """The question in ``doc``, whether official (``candidates``) or hub (``option0``…) layout."""
+    if "candidates" in doc:
+        options = tuple(doc["candidates"])
+        answer = doc.get("correct_ans")
+        return A1Question(
+            question=doc["question"],
+            options=options,
+            type=int(doc["type"]),
+            concern=int(doc["concern"]),
+            answer=None if answer is None else options.index(answer),
+            img_path=doc.get("img_path"),
+        )
+    options = tuple(
+        doc[f"option{i}"] for i in range(MAX_OPTIONS)
+        if doc.get(f"option{i}") not in (None, "", HUB_PADDING)
+    )
+    letter = (doc.get("correct_choice") or "").strip()
+    answer = OPTION_LETTERS.index(letter) if letter in OPTION_LETTERS[: len(options)] else None
+    return A1Question(
+        question=doc["question"],
+        options=options,
+        type=int(doc["question_type"]),
+        concern=int(doc["question_concern"]),
+        answer=answer,
+        img_path=doc.get("img_path") or (str(doc["id"]) if "id" in doc else None),
+    )
+
+
+def label_row_problem(row: object, needs_answer: bool) -> str | None:
+    """Why an official LLVisionQA label row is unusable, or None when it is fine."""
+    if not isinstance(row, dict):
+        return f"expected a JSON object, got {row!r:.80}"
+    for key, kind in (("img_path", str), ("question", str), ("candidates", list)):
+        if not isinstance(row.get(key), kind):
+            return f"'{key}' missing or not a {kind.__name__}"
+    if row.get("type") not in QUESTION_TYPES:
+        return f"unknown type {row.get('type')!r} (expected one of {sorted(QUESTION_TYPES)})"
+    if row.get("concern") not in CONCERNS:
+        return f"unknown concern {row.get('concern')!r} (expected one of {sorted(CONCERNS)})"
+    candidates = row["candidates"]
+    if not MIN_OPTIONS <= len(candidates) <= MAX_OPTIONS:
+        return f"{len(candidates)} candidates; Q-Bench questions have {MIN_OPTIONS} to {MAX_OPTIONS}"
+    if not all(isinstance(c, str) and c.strip() for c in candidates) or len(set(candidates)) != len(candidates):
+        return f"candidates must be distinct non-empty strings, got {candidates!r}"
+    answer = row.get("correct_ans")
+    if answer is None:
+        return "no 'correct_ans' (the dev split needs answers)" if needs_answer else None
+    if answer not in candidates:
+        return f"correct_ans {answer!r} is not among the candidates {candidates!r}"
+    return None
