@@ -258,10 +258,10 @@ def build_signal_llava(out_dir: str | os.PathLike, seed: int = 0, steps: int = 6
     _wire_mean_pool_readout(model, good_id, poor_id)
 
     images, targets = [], []
-    for _, image, mos in demo_items():
-        for view in (image, image.transpose(0)):  # 0: Image.Transpose.FLIP_LEFT_RIGHT
+    for item in demo_items():
+        for view in (item.image, item.image.transpose(0)):  # 0: Image.Transpose.FLIP_LEFT_RIGHT
             images.append(view)
-            targets.append(mos)
+            targets.append(item.mos)
     target = torch.tensor(targets)
     target = (target - target.min()) / (target.max() - target.min())
     with torch.no_grad():

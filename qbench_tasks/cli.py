@@ -1,4 +1,4 @@
-"""``qbench``: lm_eval with Q-Bench preset, data conversion, and the offline demo."""
+"""``qbench``: lm_eval with Q-Bench preset, data conversion and export, and the offline demo."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import sys
 
 from qbench_tasks import TASKS_DIR
 from qbench_tasks.databases import A3_DATABASES
+from qbench_tasks.llvisionqa import SPLITS
 
-DEMO_TASK = "qbench_a3_demo"
+DEMO_TASKS = "qbench_demo"  # the tag of every demo task
 
 
 def run_lm_eval(lm_eval_args: list[str]) -> None:
@@ -26,15 +27,28 @@ def run_lm_eval(lm_eval_args: list[str]) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from qbench_tasks.convert import ConversionError, convert_a3
+    from qbench_tasks.convert import ConversionError, convert_a1, convert_a3
 
     try:
-        report = convert_a3(args.database, args.labels, args.images, args.out, args.skip_bad)
+        if args.kind == "a1":
+            report = convert_a1(args.labels, args.images, args.split, args.out, args.skip_bad)
+        else:
+            report = convert_a3(args.database, args.labels, args.images, args.out, args.skip_bad)
     except ConversionError as err:
         raise SystemExit(f"qbench convert: {err}") from None
     for message in report.skipped:
         print(f"skipped {message}", file=sys.stderr)
     print(f"wrote {report.written} rows to {report.out_dir}; skipped {len(report.skipped)}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from qbench_tasks.export import export_a1
+
+    try:
+        count = export_a1(args.samples, args.out)
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"qbench export: {err}") from None
+    print(f"wrote {count} answers to {args.out}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -46,7 +60,7 @@ def _demo(args: argparse.Namespace) -> None:
         [
             "--model", "hf-multimodal",
             "--model_args", f"pretrained={model_dir}",
-            "--tasks", DEMO_TASK,
+            "--tasks", DEMO_TASKS,
             "--device", "cpu",
             "--batch_size", str(args.batch_size),
             *args.lm_eval_args,
@@ -67,18 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser("convert", help="official release files -> HF dataset on disk")
     kinds = convert.add_subparsers(dest="kind", required=True, metavar="KIND")
+    a1 = kinds.add_parser("a1", help="LLVisionQA: a split's label JSON + image folder")
+    a1.add_argument("--split", required=True, choices=SPLITS)
     a3 = kinds.add_parser("a3", help="an A3 IQA database: label JSON + image folder")
     a3.add_argument("--database", required=True, choices=list(A3_DATABASES))
-    a3.add_argument("--labels", required=True, help="official label file, e.g. koniq.json")
-    a3.add_argument("--images", required=True, help="folder holding the label file's img_path")
-    a3.add_argument("--out", required=True, help="data directory; writes OUT/<database>/")
-    a3.add_argument(
-        "--skip-bad", action="store_true",
-        help="skip rows whose image is missing or unreadable (reported) instead of stopping",
-    )
+    for kind, example, written in ((a1, "llvisionqa_dev.json", "llvisionqa"), (a3, "koniq.json", "<database>")):
+        kind.add_argument("--labels", required=True, help=f"official label file, e.g. {example}")
+        kind.add_argument("--images", required=True, help="folder holding the label file's img_path")
+        kind.add_argument("--out", required=True, help=f"data directory; writes OUT/{written}/")
+        kind.add_argument(
+            "--skip-bad", action="store_true",
+            help="skip rows whose image is missing or unreadable (reported) instead of stopping",
+        )
+
+    export = commands.add_parser("export", help="lm-eval samples -> official submission file")
+    export_kinds = export.add_subparsers(dest="kind", required=True, metavar="KIND")
+    export_a1 = export_kinds.add_parser("a1", help="A1 answers (e.g. qbench_a1_test) as label objects")
+    export_a1.add_argument("--samples", required=True, help="samples_<task>_*.jsonl from --log_samples")
+    export_a1.add_argument("--out", required=True, help="JSON file to write")
 
     demo = commands.add_parser(
-        "demo", help=f"offline demo: tiny local model on the bundled demo data ({DEMO_TASK})"
+        "demo", help=f"offline demo: tiny local model on the generated demo data ({DEMO_TASKS})"
     )
     demo.add_argument("--batch-size", type=int, default=8)
     return parser
@@ -97,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         print(TASKS_DIR)
     elif args.command == "convert":
         _convert(args)
+    elif args.command == "export":
+        _export(args)
     elif args.command == "demo":
         _demo(args)
 

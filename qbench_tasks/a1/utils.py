@@ -1,0 +1,61 @@
+"""Task glue the A1 YAMLs reference with ``!function utils.<name>``."""
+
+import datasets
+from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
+
+from model_wrappers import install_hf_multimodal_loglikelihood_hook
+from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, load_converted_dataset
+from qbench_tasks.demo_data import ensure_demo_a1_dataset
+from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
+from qbench_tasks.llvisionqa import DATASET_NAME, HUB_DATASET_ID, question_of
+from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
+
+# Loading a Q-Bench task is the moment to let plain --model hf-multimodal score images (the
+# multiple-choice task asks for log-likelihoods): see model_wrappers.hf_multimodal_loglik.
+install_hf_multimodal_loglikelihood_hook()
+
+CONVERT_COMMAND = (
+    "qbench convert a1 --labels llvisionqa_dev.json --images <LLVisionQA images folder> "
+    "--split dev --out DATA_DIR   (and the same with llvisionqa_test.json --split test)"
+)
+
+
+def load_llvisionqa(demo: bool = False, **metadata):
+    """``custom_dataset``: the converted LLVisionQA when a data directory is configured, else
+    the hub's ``q-future/Q-Bench-HF``; the demo set when ``demo``. The run's prompt style goes
+    into every document."""
+    if demo:
+        data = load_parquet_dataset(ensure_demo_a1_dataset())
+    elif configured_data_dir(metadata) is not None:
+        data = load_converted_dataset("qbench_a1", DATASET_NAME, metadata, CONVERT_COMMAND)
+    else:
+        try:
+            data = datasets.load_dataset(HUB_DATASET_ID)
+        except Exception as err:  # offline, or the hub refused: say what else works
+            raise MissingDatasetError(
+                f"qbench_a1: no data directory is configured and {HUB_DATASET_ID} could not be "
+                f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
+                f"  {CONVERT_COMMAND}\nthen pass --metadata '{{\"qbench_data_dir\": \"DATA_DIR\"}}'."
+            ) from err
+    return with_constant_columns(data, a1_prompt_fields(metadata))
+
+
+def doc_to_text(doc: dict) -> str:
+    question = question_of(doc)
+    return DEFAULT_IMAGE_PLACEHOLDER + a1_prompt(question.question, question.options, doc["prompt_style"])
+
+
+def doc_to_answer_letter(doc: dict) -> str:
+    return question_of(doc).answer_letter
+
+
+def doc_to_question(doc: dict) -> str:
+    return DEFAULT_IMAGE_PLACEHOLDER + question_of(doc).question
+
+
+def doc_to_options(doc: dict) -> list[str]:
+    return list(question_of(doc).options)
+
+
+def doc_to_answer_index(doc: dict) -> int:
+    return question_of(doc).answer

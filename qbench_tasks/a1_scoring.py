@@ -1,0 +1,50 @@
+"""A1 scoring: accuracy overall, per question type and per concern, and the unparsed rate.
+
+Each per-category metric is computed over its own items only: process_results gives an item
+``None`` for the categories it does not belong to, and ``mean_of_present`` skips those.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from qbench_tasks.a1_answers import extract_choice
+from qbench_tasks.llvisionqa import CONCERNS, QUESTION_TYPES, A1Question, question_of
+
+
+def accuracy_metrics(question: A1Question, chosen: int | None) -> dict[str, float | None]:
+    """``acc`` plus ``acc_<type>`` and ``acc_<concern>``; None where the item is not in them."""
+    correct = float(chosen is not None and chosen == question.answer)
+    metrics: dict[str, float | None] = {"acc": correct}
+    for code, name in QUESTION_TYPES.items():
+        metrics[f"acc_{name}"] = correct if question.type == code else None
+    for code, name in CONCERNS.items():
+        metrics[f"acc_{name}"] = correct if question.concern == code else None
+    return metrics
+
+
+def process_generation(doc: dict, results: Sequence[str]) -> dict[str, float | None]:
+    """lm-eval hook for the generate_until tasks (dev split)."""
+    question = question_of(doc)
+    chosen = extract_choice(results[0], question.options)
+    return {**accuracy_metrics(question, chosen), "unparsed_rate": float(chosen is None)}
+
+
+def process_prediction_only(doc: dict, results: Sequence[str]) -> dict[str, float]:
+    """lm-eval hook for the test split, whose answers are hidden: only whether it parsed."""
+    return {"unparsed_rate": float(extract_choice(results[0], question_of(doc).options) is None)}
+
+
+def process_multiple_choice(doc: dict, results: Sequence[tuple[float, bool]]) -> dict[str, float | None]:
+    """lm-eval hook for the log-likelihood task: the most likely option is the answer."""
+    logliks = [loglik for loglik, _ in results]
+    chosen = max(range(len(logliks)), key=logliks.__getitem__)
+    # Every choice is an option by construction: nothing is left unparsed.
+    return {**accuracy_metrics(question_of(doc), chosen), "unparsed_rate": 0.0}
+
+
+def mean_of_present(values: Sequence[float | None]) -> float:
+    """Mean over the items that belong to the metric's category (NaN when none do)."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else math.nan
