@@ -89,7 +89,7 @@ def official_a3_labels() -> Path:
 
 
 def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metadata=None,
-                apply_chat_template=False, extra_include=(), log_samples=True):
+                apply_chat_template=False, extra_include=(), log_samples=True, limit=None):
     """lm-eval's simple_evaluate on the Q-Bench include path, in this process."""
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -101,11 +101,13 @@ def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metada
         model=model,
         model_args=f"pretrained={model_dir}",
         tasks=tasks,
-        task_manager=TaskManager(include_path=include, metadata=metadata or {}),
+        # Built-in tasks are not indexed: that alone takes lm-eval ~12 s per call.
+        task_manager=TaskManager(include_path=include, include_defaults=False, metadata=metadata or {}),
         batch_size=batch_size,
         device="cpu",
         log_samples=log_samples,
         apply_chat_template=apply_chat_template,
+        limit=limit,
     )
 
 

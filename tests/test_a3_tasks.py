@@ -25,7 +25,7 @@ def convert_demo_images_as(database, out, rows, tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_rows():
-    return list(demo_items())
+    return [(item.img_path, item.image, item.mos) for item in demo_items()]
 
 
 def test_signal_model_tracks_mos_and_a_shuffled_pairing_does_not(signal_model, demo_rows, tmp_path):

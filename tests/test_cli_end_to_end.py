@@ -97,5 +97,7 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
 
 def test_qbench_demo_prints_the_results_table():
     proc = run(str(BIN / "qbench"), "demo", "--batch-size", "4", "--limit", "20")
-    table = [line for line in proc.stdout.splitlines() if line.startswith("|qbench_a3_demo")]
-    assert table and "srcc" in proc.stdout and "plcc" in proc.stdout
+    rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines() if line.startswith("|qbench_")]
+    assert rows == ["qbench_a1_demo", "qbench_a3_demo"]
+    for metric in ("srcc", "plcc", "acc_incontext_other", "unparsed_rate"):
+        assert f"|{metric}" in proc.stdout.replace(" ", "")
