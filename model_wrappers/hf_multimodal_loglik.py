@@ -35,6 +35,8 @@ from lm_eval.models.utils import Collator, flatten_image_list, replace_placehold
 from packaging.version import Version
 from tqdm import tqdm
 
+from qbench_tasks.lazy_images import decoded
+
 log = logging.getLogger(__name__)
 
 # lm-eval releases whose hf-multimodal lacks image log-likelihoods (the probe below confirms).
@@ -96,9 +98,10 @@ def _rows(lm: HFMultimodalLM, requests: list[Instance]) -> list[_Row]:
 
 
 def _processor_images(lm: HFMultimodalLM, rows: list[_Row]) -> list:
-    """The batch's images, prepared exactly as lm-eval's generate_until prepares them."""
+    """The batch's images, decoded now if they were left on disk (``LazyImage``) and prepared
+    exactly as lm-eval's generate_until prepares them."""
     images = [
-        [resize_image(img, lm.image_width, lm.image_height, lm.image_max_side) for img in row.images]
+        [resize_image(decoded(img), lm.image_width, lm.image_height, lm.image_max_side) for img in row.images]
         for row in rows
     ]
     if lm.rgb:

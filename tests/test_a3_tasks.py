@@ -83,3 +83,26 @@ def test_chat_template_prompt(signal_model):
     assert context == "USER: <image>\nRate the quality of the image. ASSISTANT: The quality of the image is"
     assert results["results"]["qbench_a3_demo"]["srcc,none"] > 0.8
     assert len(sample_scores(results, "qbench_a3_demo")) == 91
+
+
+def test_requests_hold_image_references_not_decoded_images(demo_dataset_dir):
+    """lm-eval builds every request up front: A3 requests must not each hold a decoded image."""
+    from lm_eval.tasks import TaskManager
+
+    from qbench_tasks import TASKS_DIR
+    from qbench_tasks.hf_dataset import load_parquet_dataset
+    from qbench_tasks.lazy_images import LazyImage
+
+    task = TaskManager(include_path=str(TASKS_DIR), include_defaults=False).load(["qbench_a3_demo"])["tasks"]
+    (task,) = task.values()
+    assert "image" not in task.dataset["test"].features
+    task.build_all_requests(rank=0, world_size=1)
+    visuals = [instance.args[2]["visual"] for instance in task.instances]
+    assert all(len(v) == 1 and isinstance(v[0], LazyImage) for v in visuals)
+    assert visuals[0] is visuals[1]  # both words of a document share one reference
+
+    converted = load_parquet_dataset(demo_dataset_dir)["test"]
+    for k in (0, 17, 90):
+        lazy = visuals[2 * k][0]
+        assert lazy.name == converted[k]["img_path"]
+        assert lazy.decode().tobytes() == converted[k]["image"].tobytes()

@@ -5,6 +5,7 @@ from qbench_tasks.data_location import load_converted_dataset
 from qbench_tasks.databases import get_database
 from qbench_tasks.demo_data import DEMO_DATABASE, ensure_demo_a3_dataset
 from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
+from qbench_tasks.lazy_images import detach_images
 from qbench_tasks.prompts import a3_prompt_fields
 
 # lm-eval builds the model before it loads tasks but asks it for log-likelihoods after, so
@@ -13,7 +14,8 @@ install_hf_multimodal_loglikelihood_hook()
 
 
 def load_a3(database: str, **metadata):
-    """``custom_dataset``: the converted database, with the run's A3 prompt in every document.
+    """``custom_dataset``: the converted database, with the run's A3 prompt in every document
+    and the images left on disk until their batch (``qbench_tasks.lazy_images``).
 
     lm-eval passes ``--metadata`` (and the model args) as keyword arguments.
     """
@@ -28,4 +30,4 @@ def load_a3(database: str, **metadata):
             f"qbench convert a3 --database {db.name} --labels {db.official_labels} "
             f"--images <{db.title} images folder> --out DATA_DIR",
         )
-    return with_constant_columns(data, a3_prompt_fields(metadata))
+    return detach_images(with_constant_columns(data, a3_prompt_fields(metadata)))
