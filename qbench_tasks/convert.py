@@ -13,8 +13,8 @@ from pathlib import Path
 import datasets
 from PIL import Image
 
-from qbench_tasks.data_cards import render_card
 from qbench_tasks import llvisionqa
+from qbench_tasks.data_cards import render_card
 from qbench_tasks.databases import IQADatabase, get_database
 from qbench_tasks.hf_dataset import write_parquet_dataset
 
