@@ -332,3 +332,14 @@ def test_test_split_predicts_only_and_exports_the_submission(tiny_model, llvisio
         assert row["pred_ans"] is None or row["pred_ans"] in row["candidates"]
         assert row["pred_ans"] == (None if extract_choice(row["response"], row["candidates"]) is None
                                    else row["candidates"][extract_choice(row["response"], row["candidates"])])
+
+
+def test_qbench_group_bundles_a1_and_a3():
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    assert {"qbench", "qbench_a1", "qbench_a3", "qbench_demo"} <= set(manager.all_tasks)
+    tasks = set(manager.all_subtasks)
+    expected = {"qbench_a1_dev", "qbench_a1_test", "qbench_a1_dev_mc", "qbench_a1_demo", "qbench_a3_demo",
+                *(f"qbench_a3_{n}" for n in ("koniq", "spaq", "livefb", "liveitw", "cgiqa6k", "agiqa3k", "kadid10k"))}
+    assert expected <= tasks

@@ -86,7 +86,9 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
         "-w", str(tmp_path), str(REPO))
     (wheel,) = tmp_path.glob("lm_eval_qbench-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for expected in ("qbench_tasks/a3/_template_yaml", "qbench_tasks/a3/_qbench_a3.yaml",
+    for expected in ("qbench_tasks/_qbench.yaml", "qbench_tasks/a1/_template_yaml",
+                     "qbench_tasks/a1/qbench_a1_test.yaml", "qbench_tasks/a1/utils.py",
+                     "qbench_tasks/data_cards/llvisionqa.md", "qbench_tasks/a3/_template_yaml", "qbench_tasks/a3/_qbench_a3.yaml",
                      "qbench_tasks/a3/qbench_a3_koniq.yaml", "qbench_tasks/a3/utils.py",
                      "qbench_tasks/demo/qbench_a3_demo.yaml", "qbench_tasks/data_cards/qbench_a3.md",
                      "model_wrappers/hf_multimodal_loglik.py"):
