@@ -150,10 +150,9 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row]) -> list[list[tuple[float,
         for k, v in per_token.items():
             extended[k][i, :n] = v[i, :n]
 
-    model_inputs = {"attention_mask": attention_mask, **{**dict(encoding), **extended}}
     model_inputs = {
         k: v.to(lm.device, lm.model.dtype) if v.is_floating_point() else v.to(lm.device)
-        for k, v in model_inputs.items()
+        for k, v in {**encoding, **extended, "attention_mask": attention_mask}.items()
     }
     logits = lm._model_multimodal_call(input_ids.to(lm.device), model_inputs)
 
