@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 from qbench_tasks import prompts
 from qbench_tasks.data_location import cache_dir
+from qbench_tasks.hf_dataset import replace_dir
 from qbench_tasks.demo_data import demo_items
 
 
@@ -169,9 +169,7 @@ def _save_atomically(out_dir: Path, model, processor) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     model.save_pretrained(tmp)
     processor.save_pretrained(tmp)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    replace_dir(tmp, out_dir)
     return out_dir
 
 

@@ -59,7 +59,7 @@ def write_parquet_dataset(
             shard.rename(shard.with_name(f"{split}-{i:05d}-of-{len(shards):05d}.parquet"))
         counts[split] = total
         (tmp / "README.md").write_text(card(dict(sorted(counts.items()))), encoding="utf-8")
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -84,7 +84,7 @@ def _keep_other_splits(existing: Path, tmp: Path, replaced: str) -> dict[str, in
     return counts
 
 
-def _replace_dir(new: Path, target: Path) -> None:
+def replace_dir(new: Path, target: Path) -> None:
     """Move ``new`` to ``target``; an existing ``target`` is only deleted once ``new`` is in place."""
     old = None
     if target.exists():
