@@ -1,12 +1,12 @@
 """A1 scoring: accuracy overall, per question type and per concern, and the unparsed rate.
 
 Each per-category metric is computed over its own items only: process_results gives an item
-``None`` for the categories it does not belong to, and ``mean_of_present`` skips those.
+``None`` for the categories it does not belong to, and ``aggregations.mean_of_present`` skips
+those.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from qbench_tasks.a1_answers import extract_choice
@@ -42,9 +42,3 @@ def process_multiple_choice(doc: dict, results: Sequence[tuple[float, bool]]) ->
     chosen = max(range(len(logliks)), key=logliks.__getitem__)
     # Every choice is an option by construction: nothing is left unparsed.
     return {**accuracy_metrics(question_of(doc), chosen), "unparsed_rate": 0.0}
-
-
-def mean_of_present(values: Sequence[float | None]) -> float:
-    """Mean over the items that belong to the metric's category (NaN when none do)."""
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else math.nan
