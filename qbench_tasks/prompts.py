@@ -10,6 +10,8 @@ words. Per-model wording (e.g. "The answer is", or InstructBLIP-T5's high/low) i
 time with ``--metadata`` (keys below), never by copying task YAML.
 """
 
+import re
+
 from qbench_tasks.llvisionqa import OPTION_LETTERS
 
 A3_PROMPT = "Rate the quality of the image."
@@ -62,3 +64,47 @@ def a3_prompt_fields(metadata: dict) -> dict:
         "answer_prefix": metadata.get(A3_ANSWER_PREFIX_KEY, A3_ANSWER_PREFIX),
         "choice_words": [w.strip() for w in words],
     }
+
+
+# A2: the description prompt, and the judge's three questions. The completeness question is the
+# authors' wording verbatim; precision and relevance follow its form. [MLLM_DESC] / [GOLDEN_DESC]
+# are replaced by the model's and the expert's descriptions.
+A2_PROMPT = "Describe the quality, aesthetics and other low-level appearance of the image in details."
+A2_JUDGE_SYSTEM = "You are a helpful assistant."
+A2_JUDGE_QUESTIONS = {
+    "completeness": (
+        "Evaluate whether the description [MLLM_DESC] completely includes the low-level visual "
+        "information in the reference description [GOLDEN_DESC]. Please rate score 2 for "
+        "completely or almost completely including reference information, 0 for not including "
+        "at all, 1 for including part of the information or similar description. Please only "
+        "provide the result in the following format: Score:"
+    ),
+    "precision": (
+        "Evaluate whether the description [MLLM_DESC] precisely reflects the low-level visual "
+        "information in the reference description [GOLDEN_DESC], or contradicts it. Please rate "
+        "score 2 for no contradiction with the reference, 1 for some contradictions, 0 for "
+        "contradicting the reference in everything it says. Please only provide the result in "
+        "the following format: Score:"
+    ),
+    "relevance": (
+        "Evaluate whether the description [MLLM_DESC] is relevant to the low-level visual "
+        "information of the image, such as blur, noise, exposure, artifact, color, lighting, "
+        "focus and composition. Please rate score 2 for completely relevant, 1 for partly "
+        "relevant, 0 for totally irrelevant. Please only provide the result in the following "
+        "format: Score:"
+    ),
+}
+# Relevance alone is judged without a golden description.
+A2_GOLDEN_FREE_DIMENSIONS = ("relevance",)
+
+
+def a2_judge_question(dimension: str, description: str, golden: str | None) -> str:
+    """The user turn asking the judge for ``dimension``'s 0/1/2 score."""
+    texts = {"MLLM_DESC": description, "GOLDEN_DESC": golden or ""}
+    # One pass, so a description that happens to contain "[GOLDEN_DESC]" stays as written.
+    return re.sub(r"\[(MLLM_DESC|GOLDEN_DESC)\]", lambda m: texts[m[1]], A2_JUDGE_QUESTIONS[dimension])
+
+
+def a2_judge_flat_prompt(question: str) -> str:
+    """System and user turn as one text, the authors' layout, for judges without a chat template."""
+    return f"#System: {A2_JUDGE_SYSTEM} #User: {question}"

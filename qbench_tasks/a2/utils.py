@@ -1,0 +1,33 @@
+"""Task glue the A2 YAMLs reference with ``!function utils.<name>``."""
+
+from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
+
+from qbench_tasks.a2_judge import JUDGE_FIELD, JudgeSpec
+from qbench_tasks.convert import LLDESCRIBE_NAME
+from qbench_tasks.data_location import load_converted_dataset
+from qbench_tasks.demo_data import ensure_demo_a2_dataset
+from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
+from qbench_tasks.prompts import A2_PROMPT
+
+CONVERT_COMMAND = (
+    "qbench convert a2 --images <LLDescribe images folder> [--golden golden.json] --out DATA_DIR"
+)
+
+
+def load_lldescribe(demo: bool = False, **metadata):
+    """``custom_dataset``: the converted LLDescribe (or the demo set), with the run's judge
+    (from --metadata; checked here, before any model call) in every document."""
+    spec = JudgeSpec.from_metadata(metadata)
+    if demo:
+        data = load_parquet_dataset(ensure_demo_a2_dataset())
+    else:
+        data = load_converted_dataset("qbench_a2", LLDESCRIBE_NAME, metadata, CONVERT_COMMAND)
+    return with_constant_columns(data, {JUDGE_FIELD: spec.to_json() if spec else ""})
+
+
+def doc_to_text(doc: dict) -> str:
+    return DEFAULT_IMAGE_PLACEHOLDER + A2_PROMPT
+
+
+def doc_to_golden(doc: dict) -> str:
+    return doc["golden_description"] or ""
