@@ -27,11 +27,13 @@ def run_lm_eval(lm_eval_args: list[str]) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from qbench_tasks.convert import ConversionError, convert_a1, convert_a3
+    from qbench_tasks.convert import ConversionError, convert_a1, convert_a2, convert_a3
 
     try:
         if args.kind == "a1":
             report = convert_a1(args.labels, args.images, args.split, args.out, args.skip_bad)
+        elif args.kind == "a2":
+            report = convert_a2(args.images, args.out, args.golden, args.skip_bad)
         else:
             report = convert_a3(args.database, args.labels, args.images, args.out, args.skip_bad)
     except ConversionError as err:
@@ -42,13 +44,29 @@ def _convert(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from qbench_tasks.export import export_a1
+    from qbench_tasks.export import export_a1, export_a2
 
     try:
-        count = export_a1(args.samples, args.out)
+        count = (export_a1 if args.kind == "a1" else export_a2)(args.samples, args.out)
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise SystemExit(f"qbench export: {args.samples}: {type(err).__name__}: {err}") from None
+    print(f"wrote {count} {'answers' if args.kind == 'a1' else 'descriptions'} to {args.out}")
+
+
+def _judge(args: argparse.Namespace) -> None:
+    from qbench_tasks.a2_judge import JudgeSpec
+    from qbench_tasks.rejudge import judge_samples
+
+    try:
+        spec = JudgeSpec(args.judge_model, args.judge_model_args, args.rounds, args.retries,
+                         args.temperature, args.max_tokens, args.chat, args.cache or "")
+        spec.check()
+        metrics = judge_samples(args.samples, spec, args.out)
     except (OSError, ValueError) as err:
-        raise SystemExit(f"qbench export: {err}") from None
-    print(f"wrote {count} answers to {args.out}")
+        raise SystemExit(f"qbench judge: {err}") from None
+    for name, value in metrics.items():
+        print(f"{name:>20}  {value:.4f}")
+    print(f"wrote {args.out}/metrics.json and {args.out}/judgements.jsonl")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -69,6 +87,8 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from qbench_tasks.a2_judge import JudgeSpec  # its defaults are the judge command's
+
     parser = argparse.ArgumentParser(prog="qbench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -83,11 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = convert.add_subparsers(dest="kind", required=True, metavar="KIND")
     a1 = kinds.add_parser("a1", help="LLVisionQA: a split's label JSON + image folder")
     a1.add_argument("--split", required=True, choices=SPLITS)
+    a2 = kinds.add_parser("a2", help="LLDescribe: image folder (+ golden descriptions, if you have them)")
+    a2.add_argument("--golden", help='JSON list of {"img_path", "golden_description"}; its rows become the dataset')
     a3 = kinds.add_parser("a3", help="an A3 IQA database: label JSON + image folder")
     a3.add_argument("--database", required=True, choices=list(A3_DATABASES))
-    for kind, example, written in ((a1, "llvisionqa_dev.json", "llvisionqa"), (a3, "koniq.json", "<database>")):
+    for kind, example in ((a1, "llvisionqa_dev.json"), (a3, "koniq.json")):
         kind.add_argument("--labels", required=True, help=f"official label file, e.g. {example}")
-        kind.add_argument("--images", required=True, help="folder holding the label file's img_path")
+    for kind, written in ((a1, "llvisionqa"), (a2, "lldescribe"), (a3, "<database>")):
+        kind.add_argument("--images", required=True, help="folder holding the images (img_path is relative to it)")
         kind.add_argument("--out", required=True, help=f"data directory; writes OUT/{written}/")
         kind.add_argument(
             "--skip-bad", action="store_true",
@@ -99,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     export_a1 = export_kinds.add_parser("a1", help="A1 answers (e.g. qbench_a1_test) as label objects")
     export_a1.add_argument("--samples", required=True, help="samples_<task>_*.jsonl from --log_samples")
     export_a1.add_argument("--out", required=True, help="JSON file to write")
+    export_a2 = export_kinds.add_parser("a2", help="A2 descriptions as {img_path, description}")
+    export_a2.add_argument("--samples", required=True, help="samples_qbench_a2_*.jsonl from --log_samples")
+    export_a2.add_argument("--out", required=True, help="JSON file to write")
+
+    judge = commands.add_parser("judge", help="score logged A2 descriptions with a judge (no regeneration)")
+    judge.add_argument("--samples", required=True, help="samples_qbench_a2_*.jsonl from --log_samples")
+    judge.add_argument("--judge-model", required=True, help="lm-eval model name, e.g. local-chat-completions, hf")
+    judge.add_argument("--judge-model-args", default="", help="its model_args, e.g. model=NAME,base_url=URL")
+    judge.add_argument("--rounds", type=int, default=JudgeSpec.rounds)
+    judge.add_argument("--retries", type=int, default=JudgeSpec.retries)
+    judge.add_argument("--temperature", type=float, default=JudgeSpec.temperature)
+    judge.add_argument("--max-tokens", type=int, default=JudgeSpec.max_tokens)
+    judge.add_argument("--chat", action=argparse.BooleanOptionalAction, default=None,
+                       help="send system + user messages (default: when the judge has a chat template)")
+    judge.add_argument("--cache", help="SQLite file of judge replies (default: in the qbench cache folder)")
+    judge.add_argument("--out", required=True, help="folder for metrics.json and judgements.jsonl")
 
     demo = commands.add_parser(
         "demo", help=f"offline demo: tiny local model on the generated demo data ({DEMO_TASKS})"
@@ -122,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         _convert(args)
     elif args.command == "export":
         _export(args)
+    elif args.command == "judge":
+        _judge(args)
     elif args.command == "demo":
         _demo(args)
 

@@ -1,4 +1,4 @@
-"""``qbench export a1``: lm-eval's logged samples -> the official A1 submission file."""
+"""``qbench export a1|a2``: lm-eval's logged samples -> the official submission files."""
 
 from __future__ import annotations
 
@@ -50,5 +50,22 @@ def a1_submission(samples: list[dict]) -> list[dict]:
 def export_a1(samples_file: str | os.PathLike, out: str | os.PathLike) -> int:
     """Write the submission file; return the number of questions in it."""
     rows = a1_submission(read_samples(Path(samples_file)))
+    Path(out).write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
+    return len(rows)
+
+
+def description_of(sample: dict) -> str:
+    """The model's description in an A2 sample record (its unfiltered response)."""
+    return sample["resps"][0][0]
+
+
+def a2_submission(samples: list[dict]) -> list[dict]:
+    """One ``{img_path, description}`` per image, as the Q-Bench authors ask for A2."""
+    return [{"img_path": sample["doc"]["img_path"], "description": description_of(sample)} for sample in samples]
+
+
+def export_a2(samples_file: str | os.PathLike, out: str | os.PathLike) -> int:
+    """Write the A2 submission file; return the number of descriptions in it."""
+    rows = a2_submission(read_samples(Path(samples_file)))
     Path(out).write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
     return len(rows)

@@ -1,0 +1,43 @@
+"""``qbench judge``: score the descriptions of a logged A2 run with a judge, after the fact.
+
+Reads lm-eval's ``--log_samples`` file of qbench_a2 (or the demo), judges every description
+exactly as the task's judge filter does (same prompts, cache and parsing) and writes the metrics
+and one record per image, so trying another judge never regenerates the descriptions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from qbench_tasks.a2_judge import JudgeSpec, judge_descriptions
+from qbench_tasks.a2_scoring import aggregate, item_metrics
+from qbench_tasks.export import description_of, read_samples
+
+METRICS_FILE = "metrics.json"
+ITEMS_FILE = "judgements.jsonl"
+
+
+def judge_samples(samples_file: str | os.PathLike, spec: JudgeSpec, out_dir: str | os.PathLike) -> dict:
+    """Judge the samples; write ``out_dir/metrics.json`` and ``out_dir/judgements.jsonl``."""
+    samples = read_samples(Path(samples_file))
+    for number, sample in enumerate(samples, start=1):
+        if "img_path" not in sample["doc"] or "golden_description" not in sample["doc"]:
+            raise ValueError(f"{samples_file}: record {number} is not an A2 sample (no img_path / golden_description)")
+    descriptions = [description_of(sample) for sample in samples]
+    golden = [sample["doc"]["golden_description"] for sample in samples]
+    judged = [{"description": d, **asdict(j)}
+              for d, j in zip(descriptions, judge_descriptions(spec, list(zip(descriptions, golden))))]
+    per_item = [item_metrics(record) for record in judged]
+    metrics = aggregate(per_item)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"samples": str(samples_file), "judge": asdict(spec), "n": len(samples), "metrics": metrics}
+    (out_dir / METRICS_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    with (out_dir / ITEMS_FILE).open("w", encoding="utf-8") as f:
+        for sample, record, values in zip(samples, judged, per_item):
+            row = {"img_path": sample["doc"]["img_path"], **record, "metrics": values}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return metrics
