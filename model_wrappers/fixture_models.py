@@ -164,7 +164,8 @@ def _new_model_and_processor(seed: int):
     return model.eval(), _processor(tokenizer)
 
 
-def _save_atomically(out_dir: Path, model, processor) -> Path:
+def save_atomically(out_dir: Path, model, processor) -> Path:
+    """``save_pretrained`` of model and processor (or tokenizer) into ``out_dir``, swapped in whole."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     model.save_pretrained(tmp)
@@ -176,7 +177,7 @@ def _save_atomically(out_dir: Path, model, processor) -> Path:
 def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     """Random-weight tiny LLaVA saved at ``out_dir``."""
     model, processor = _new_model_and_processor(seed)
-    return _save_atomically(Path(out_dir), model, processor)
+    return save_atomically(Path(out_dir), model, processor)
 
 
 def _dct_basis(n: int) -> torch.Tensor:
@@ -284,15 +285,17 @@ def build_signal_llava(out_dir: str | os.PathLike, seed: int = 0, steps: int = 6
         with torch.no_grad():  # only channels 0-1 may carry anything into the language model
             projector.linear_2.weight[2:] = 0
             projector.linear_2.bias[2:] = 0
-    return _save_atomically(Path(out_dir), model.eval(), processor)
+    return save_atomically(Path(out_dir), model.eval(), processor)
 
 
 def cached_fixture(name: str) -> Path:
-    """Path of fixture ``name`` ("tiny" or "signal"), building it on first use."""
-    builders = {"tiny": build_tiny_llava, "signal": build_signal_llava}
+    """Path of fixture ``name`` ("tiny", "signal" or "judge"), building it on first use."""
+    from model_wrappers.fixture_judge import build_keyword_judge  # it builds on this module
+
+    builders = {"tiny": build_tiny_llava, "signal": build_signal_llava, "judge": build_keyword_judge}
     if name not in builders:
         raise ValueError(f"unknown fixture {name!r}; choose from {sorted(builders)}")
-    path = cache_dir() / f"fixtures-v{FIXTURE_VERSION}" / f"llava-{name}"
+    path = cache_dir() / f"fixtures-v{FIXTURE_VERSION}" / (name if name == "judge" else f"llava-{name}")
     if not (path / "config.json").exists():
         builders[name](path)
     return path

@@ -12,6 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("QBENCH_DATA_DIR", None)
 
 import pytest  # noqa: E402
+from lm_eval.api.model import LM  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "qbench_data"
@@ -114,3 +115,40 @@ def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metada
 def sample_scores(results, task) -> dict[str, float]:
     """img_path -> A3 score from a run's logged samples."""
     return {s["doc"]["img_path"]: s["srcc"][0] for s in results["samples"][task]}
+
+
+
+class ScriptedLM(LM):
+    """Answers every generate_until request by a rule over its document (no model involved)."""
+
+    MULTIMODAL = True  # lm-eval's flag for models that accept image requests
+
+    def __init__(self, answer):
+        super().__init__()
+        self.answer = answer
+
+    def generate_until(self, requests, disable_tqdm=False):
+        return [self.answer(request.doc) for request in requests]
+
+    def loglikelihood(self, requests, disable_tqdm=False):
+        raise NotImplementedError
+
+    def loglikelihood_rolling(self, requests, disable_tqdm=False):
+        raise NotImplementedError
+
+
+def evaluate_scripted(answer, task, metadata, log_samples=False, limit=None):
+    """simple_evaluate of ``task`` with a ScriptedLM giving ``answer(doc)``."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    import model_wrappers  # noqa: F401 - the tasks' code imports it too
+    from qbench_tasks import TASKS_DIR
+
+    return lm_eval.simple_evaluate(
+        model=ScriptedLM(answer),
+        tasks=[task],
+        task_manager=TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata),
+        log_samples=log_samples,
+        limit=limit,
+    )

@@ -4,13 +4,10 @@ import json
 from collections import defaultdict
 
 import datasets
-import lm_eval
 import pytest
-from lm_eval.api.model import LM
-from lm_eval.tasks import TaskManager
 from PIL import Image
 
-from conftest import SHARED_DATA, run_lm_eval
+from conftest import SHARED_DATA, evaluate_scripted, run_lm_eval
 from qbench_tasks import TASKS_DIR
 from qbench_tasks.a1_answers import extract_choice
 from qbench_tasks.convert import ConversionError, convert_a1
@@ -69,37 +66,6 @@ def test_type_codes_match_the_question_wording(official_labels):
     assert share(0, {"is", "are", "does", "do", "can", "would", "was", "has", "will"}) > 0.95
     assert share(1, {"what", "which"}) > 0.8
     assert share(2, {"how", "how's"}) > 0.85
-
-
-class ScriptedLM(LM):
-    """Answers every A1 question by a rule over its document (no model involved)."""
-
-    MULTIMODAL = True  # lm-eval's flag for models that accept image requests
-
-    def __init__(self, answer):
-        super().__init__()
-        self.answer = answer
-
-    def generate_until(self, requests, disable_tqdm=False):
-        return [self.answer(request.doc) for request in requests]
-
-    def loglikelihood(self, requests, disable_tqdm=False):
-        raise NotImplementedError
-
-    def loglikelihood_rolling(self, requests, disable_tqdm=False):
-        raise NotImplementedError
-
-
-def evaluate_scripted(answer, task, metadata, log_samples=False, limit=None):
-    import model_wrappers  # noqa: F401 - the tasks' code imports it too
-
-    return lm_eval.simple_evaluate(
-        model=ScriptedLM(answer),
-        tasks=[task],
-        task_manager=TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata),
-        log_samples=log_samples,
-        limit=limit,
-    )
 
 
 def official_letter(doc):

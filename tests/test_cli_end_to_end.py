@@ -88,6 +88,9 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in ("qbench_tasks/_qbench.yaml", "qbench_tasks/a1/_template_yaml",
                      "qbench_tasks/a1/qbench_a1_test.yaml", "qbench_tasks/a1/utils.py",
+                     "qbench_tasks/a2/_template_yaml", "qbench_tasks/a2/qbench_a2.yaml",
+                     "qbench_tasks/a2/utils.py", "qbench_tasks/demo/qbench_a2_demo.yaml",
+                     "qbench_tasks/data_cards/lldescribe.md", "model_wrappers/fixture_judge.py",
                      "qbench_tasks/data_cards/llvisionqa.md", "qbench_tasks/a3/_template_yaml", "qbench_tasks/a3/_qbench_a3.yaml",
                      "qbench_tasks/a3/qbench_a3_koniq.yaml", "qbench_tasks/a3/utils.py",
                      "qbench_tasks/demo/qbench_a3_demo.yaml", "qbench_tasks/data_cards/qbench_a3.md",
@@ -100,6 +103,44 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
 def test_qbench_demo_prints_the_results_table():
     proc = run(str(BIN / "qbench"), "demo", "--batch-size", "4", "--limit", "20")
     rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines() if line.startswith("|qbench_")]
-    assert rows == ["qbench_a1_demo", "qbench_a3_demo"]
-    for metric in ("srcc", "plcc", "acc_incontext_other", "unparsed_rate"):
+    assert rows == ["qbench_a1_demo", "qbench_a2_demo", "qbench_a3_demo"]
+    for metric in ("srcc", "plcc", "acc_incontext_other", "unparsed_rate", "empty_rate"):
         assert f"|{metric}" in proc.stdout.replace(" ", "")
+
+
+def test_a2_generate_then_judge_and_export_the_logged_samples(tasks_dir, tiny_model, tmp_path):
+    """lm_eval writes the descriptions (no judge: predict-only); qbench judge scores them later
+    with a local hf judge, and qbench export a2 writes the submission file."""
+    from model_wrappers.fixture_models import cached_fixture
+
+    proc = run(str(BIN / "lm_eval"), "--include_path", tasks_dir, "--tasks", "qbench_a2_demo",
+               "--model", "hf-multimodal", "--limit", "6", "--log_samples",
+               *lm_eval_args(tiny_model, tmp_path / "run"))
+    assert "no judge configured" in proc.stderr and "empty_rate" in proc.stdout
+    (samples_file,) = (tmp_path / "run").rglob("samples_qbench_a2_demo_*.jsonl")
+    samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
+    assert len(samples) == 6 and samples[0]["doc"]["golden_description"]
+    # Stand in for a model whose descriptions the fixture judge can score (see fixture_judge.py).
+    for i, sample in enumerate(samples):
+        sample["resps"] = [[f"Description {i}. <score-{i % 3}>"]]
+    samples_file.write_text("".join(json.dumps(s) + "\n" for s in samples))
+
+    judge = run(str(BIN / "qbench"), "judge", "--samples", str(samples_file), "--judge-model", "hf",
+                "--judge-model-args", f"pretrained={cached_fixture('judge')},device=cpu,batch_size=16",
+                "--rounds", "2", "--cache", str(tmp_path / "replies.sqlite3"), "--out", str(tmp_path / "judged"))
+    metrics = json.loads((tmp_path / "judged" / "metrics.json").read_text())["metrics"]
+    assert metrics["relevance"] == metrics["completeness"] == pytest.approx(1.0)  # scores 0,1,2,0,1,2
+    assert metrics["total"] == pytest.approx(3.0) and metrics["judge_invalid_rate"] == 0.0
+    assert "total" in judge.stdout
+
+    run(str(BIN / "qbench"), "export", "a2", "--samples", str(samples_file), "--out", str(tmp_path / "a2.json"))
+    exported = json.loads((tmp_path / "a2.json").read_text())
+    assert exported[1] == {"img_path": samples[1]["doc"]["img_path"], "description": "Description 1. <score-1>"}
+
+
+def test_qbench_convert_a2_reports_a_missing_image(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "golden.json").write_text(json.dumps([{"img_path": "x.jpg", "golden_description": "Sharp."}]))
+    proc = run(str(BIN / "qbench"), "convert", "a2", "--images", str(tmp_path / "images"),
+               "--golden", str(tmp_path / "golden.json"), "--out", str(tmp_path / "data"), check=False)
+    assert proc.returncode != 0 and "row 0 (x.jpg): image file" in proc.stderr and "--skip-bad" in proc.stderr
