@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -11,12 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-from PIL import Image
-
 from qbench_tasks import llvisionqa
 from qbench_tasks.data_cards import render_card
 from qbench_tasks.databases import IQADatabase, get_database
 from qbench_tasks.hf_dataset import write_parquet_dataset
+from qbench_tasks.image_policy import read_rgb
 
 A3_FEATURES = datasets.Features(
     {"image": datasets.Image(), "img_path": datasets.Value("string"), "mos": datasets.Value("float64")}
@@ -141,23 +139,11 @@ def list_image_files(images: Path) -> list[dict]:
 
 
 def read_checked_image(path: Path) -> bytes:
-    """The file's bytes, after checking that it decodes as an image (raises ValueError why not)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ValueError(f"image file {path} is missing") from None
-    except OSError as err:
-        raise ValueError(f"image file {path} cannot be read ({err.strerror or err})") from None
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            # A reduced-scale JPEG decode still reads the whole entropy-coded stream, so truncation
-            # is caught at a fraction of the cost of a full decode.
-            image.draft("RGB", (64, 64))
-            image.load()
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"image file {path} is refused: {err}") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"image file {path} is not a readable image ({err})") from None
+    """The file's bytes, after checking that the image policy accepts it (raises
+    ``ImageRefused``, a ValueError, saying why not). See ``qbench_tasks.image_policy``."""
+    # A reduced-scale JPEG decode still reads the whole entropy-coded stream, so truncation is
+    # caught at a fraction of the cost of a full decode.
+    data, _ = read_rgb(path, draft=(64, 64))
     return data
 
 

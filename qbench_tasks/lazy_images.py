@@ -1,5 +1,9 @@
 """Images that stay in the dataset's memory-mapped files until a batch needs them.
 
+Every Q-Bench task reads its images through here, so each is decoded under
+``qbench_tasks.image_policy`` and a bad one is named in the error; logged documents carry a
+row reference instead of the image.
+
 lm-eval builds every request before it runs any, and each request keeps its document and its
 ``doc_to_image`` result. With decoded images that is the whole database in memory at once
 (1,000 KonIQ-sized images took 7 GB). So the A3 documents carry no image, only a row number and
@@ -12,16 +16,17 @@ from __future__ import annotations
 import datasets
 from PIL import Image
 
+from qbench_tasks.image_policy import open_rgb, read_rgb
+
 IMAGE_SOURCE_COLUMN = "image_source"
 IMAGE_ROW_COLUMN = "image_row"
 
 # Image columns of the loaded splits, by key; per process, filled as tasks load their data.
 _SOURCES: dict[str, datasets.Dataset] = {}
-_DECODER = datasets.Image()
 
 
 class LazyImage:
-    """One image of a loaded dataset, decoded (exactly as ``datasets`` decodes it) on demand."""
+    """One image of a loaded dataset, decoded on demand under ``qbench_tasks.image_policy``."""
 
     __slots__ = ("_images", "_row", "name")
 
@@ -29,7 +34,7 @@ class LazyImage:
         self._images, self._row, self.name = images, row, name
 
     def decode(self) -> Image.Image:
-        return _DECODER.decode_example(self._images[self._row]["image"])
+        return decode_image_cell(self._images[self._row]["image"], self.name)
 
     def __repr__(self) -> str:  # what lm-eval writes for it in logged samples
         return f"LazyImage({self.name!r})"
@@ -52,6 +57,19 @@ def doc_to_lazy_image(doc: dict) -> list[LazyImage]:
     """``doc_to_image`` for documents from :func:`detach_images`."""
     images = _SOURCES[doc[IMAGE_SOURCE_COLUMN]]
     return [LazyImage(images, doc[IMAGE_ROW_COLUMN], doc.get("img_path", str(doc[IMAGE_ROW_COLUMN])))]
+
+
+def decode_image_cell(cell: dict, name: str) -> Image.Image:
+    """An undecoded ``datasets.Image`` value (file bytes, or a path) as the policy's RGB image."""
+    if cell.get("bytes") is None:
+        return read_rgb(cell["path"])[1]
+    return open_rgb(cell["bytes"], name)
+
+
+def doc_to_decoded_image(doc: dict) -> list[Image.Image]:
+    """``doc_to_image`` for documents from :func:`detach_images` whose model needs the picture
+    itself (lm-eval's own generate_until): decoded as the requests are built."""
+    return [image.decode() for image in doc_to_lazy_image(doc)]
 
 
 def decoded(image) -> Image.Image:

@@ -106,12 +106,16 @@ def test_skip_bad_skips_and_counts_only_the_bad_rows(small_set, tmp_path):
 @pytest.mark.parametrize(
     "content,expected",
     [
+        ("", "not a JSON file"),
         ("{not json", "not a JSON file"),
+        (json.dumps({"img_path": "a.jpg", "gt_score": 1}), "non-empty JSON list"),
         ("[]", "non-empty JSON list"),
         (json.dumps([{"img_path": "a.jpg"}]), r"row 0 \(a.jpg\): no 'gt_score'"),
         (json.dumps([{"img_path": "a.jpg", "gt_score": "abc"}]), r"row 0 \(a.jpg\): gt_score 'abc' is not a number"),
         (json.dumps([{"img_path": "a.jpg", "gt_score": None}]), "gt_score None is not a number"),
         (json.dumps([{"img_path": "a.jpg", "gt_score": "NaN"}]), "not a finite number"),
+        (json.dumps([{"img_path": "a.jpg", "gt_score": "inf"}]), r"gt_score 'inf' is not a finite number"),
+        (json.dumps([{"img_path": "a.jpg", "gt_score": [3]}]), r"gt_score \[3\] is not a number"),
         (json.dumps([{"img_path": "a.jpg", "gt_score": 1}, {"img_path": "a.jpg", "gt_score": 2}]),
          r"row 1 \(a.jpg\): img_path already given in row 0"),
         (json.dumps([{"gt_score": 1}]), "row 0: expected an object with a string 'img_path'"),
@@ -178,3 +182,25 @@ def test_tasks_read_a_reconverted_dataset_fresh(small_set, tmp_path):
     write_labels(labels, rows)
     convert_a3("koniq", labels, images, tmp_path / "data")
     assert load_parquet_dataset(report.out_dir)["test"]["img_path"] == ["a.jpg", "b.png"]
+
+
+def test_interrupted_conversion_leaves_the_previous_dataset(small_set, tmp_path, monkeypatch):
+    """Ctrl-C (or a kill) halfway through: the old dataset stays whole and no temp folder stays."""
+    import qbench_tasks.convert as convert
+
+    labels, images = small_set
+    convert_a3("agiqa3k", labels, images, tmp_path / "data")
+    real_read = convert.read_rgb
+    seen = []
+
+    def interrupted(path, draft=None):
+        seen.append(path)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return real_read(path, draft)
+
+    monkeypatch.setattr(convert, "read_rgb", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        convert_a3("agiqa3k", labels, images, tmp_path / "data")
+    assert load(tmp_path / "data" / "agiqa3k", tmp_path).num_rows == 4
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["agiqa3k"]

@@ -7,6 +7,7 @@ from model_wrappers import install_hf_multimodal_loglikelihood_hook
 from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, load_converted_dataset
 from qbench_tasks.demo_data import ensure_demo_a1_dataset
 from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
+from qbench_tasks.lazy_images import detach_images
 from qbench_tasks.llvisionqa import DATASET_NAME, HUB_DATASET_ID, question_of
 from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
 
@@ -37,7 +38,7 @@ def load_llvisionqa(demo: bool = False, **metadata):
                 f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
                 f"  {CONVERT_COMMAND}\nthen pass --metadata '{{\"qbench_data_dir\": \"DATA_DIR\"}}'."
             ) from err
-    return with_constant_columns(data, a1_prompt_fields(metadata))
+    return detach_images(with_constant_columns(data, a1_prompt_fields(metadata)))
 
 
 def doc_to_text(doc: dict) -> str:

@@ -7,6 +7,7 @@ from qbench_tasks.convert import LLDESCRIBE_NAME
 from qbench_tasks.data_location import load_converted_dataset
 from qbench_tasks.demo_data import ensure_demo_a2_dataset
 from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
+from qbench_tasks.lazy_images import detach_images
 from qbench_tasks.prompts import A2_PROMPT
 
 CONVERT_COMMAND = (
@@ -22,7 +23,7 @@ def load_lldescribe(demo: bool = False, **metadata):
         data = load_parquet_dataset(ensure_demo_a2_dataset())
     else:
         data = load_converted_dataset("qbench_a2", LLDESCRIBE_NAME, metadata, CONVERT_COMMAND)
-    return with_constant_columns(data, {JUDGE_FIELD: spec.to_json() if spec else ""})
+    return detach_images(with_constant_columns(data, {JUDGE_FIELD: spec.to_json() if spec else ""}))
 
 
 def doc_to_text(doc: dict) -> str:

@@ -1,0 +1,101 @@
+"""How an image file becomes the RGB picture a model sees: one policy, used both when
+``qbench convert`` checks each file (so a bad one is refused early, by name) and when a task
+decodes it for the model.
+
+=========================================  =====================================================
+input                                      result
+=========================================  =====================================================
+missing file, zero bytes, not an image     refused
+truncated or otherwise corrupt data        refused (the whole file is decoded, nothing guessed)
+more pixels than Pillow's limit            refused (``Image.MAX_IMAGE_PIXELS``, 89.5 Mpx: the
+(decompression bomb)                       size is read from the header, before any decoding)
+smaller than ``MIN_SIDE`` pixels a side    refused (1x1 and other placeholder images)
+EXIF orientation tag                       applied: pixels as any photo viewer shows them
+animated GIF / PNG / WebP                  the first frame
+CMYK (JPEG)                                Pillow's CMYK -> RGB conversion
+16-bit grey (PNG ``I;16``, ``I``)           scaled to 8 bits (value / 257), then grey -> RGB
+grey, 1-bit, palette without transparency  ``convert("RGB")``
+alpha (RGBA, LA, palette + transparency)   composited over white
+RGB                                        unchanged
+=========================================  =====================================================
+
+The official Q-Bench scripts call ``Image.open(path).convert("RGB")``; on the databases' plain
+RGB JPEGs and PNGs that is the same picture. They differ only where that call is wrong for the
+file: it ignores EXIF rotation, clips 16-bit values to white, and keeps the hidden colour under
+transparent pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+MIN_SIDE = 8  # pixels; smaller images carry no quality to judge
+BACKGROUND = (255, 255, 255)  # what transparent pixels are shown over
+
+
+class ImageRefused(ValueError):
+    """An image that the policy refuses; the message names the image and the reason."""
+
+
+def open_rgb(data: bytes, name: str, draft: tuple[int, int] | None = None) -> Image.Image:
+    """Decode image file bytes into an RGB image under the policy (module docstring).
+
+    ``name`` (the file or ``img_path``) goes into every error. ``draft`` lets a JPEG decode at a
+    reduced scale of at least that size: a cheap full read of the data, for checking only.
+    """
+    if not data:
+        raise ImageRefused(f"image file {name} is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its pixel limit; the policy refuses both.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if min(image.size) < MIN_SIDE:
+                raise ImageRefused(
+                    f"image file {name} is {image.width}x{image.height} pixels, below the "
+                    f"{MIN_SIDE}-pixel minimum side"
+                )
+            if draft is not None:
+                image.draft("RGB", draft)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageRefused(f"image file {name} is refused as a decompression bomb: {err}") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        if isinstance(err, ImageRefused):
+            raise
+        raise ImageRefused(f"image file {name} is not a readable image ({err})") from None
+    return to_rgb(image)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """The RGB picture of an opened image: orientation, bit depth and alpha per the policy."""
+    image = ImageOps.exif_transpose(image)  # also a plain copy of the first frame if animated
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        grey = np.asarray(image, dtype=np.float64) / 257.0
+        image = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8))
+    elif image.mode == "F":
+        image = Image.fromarray(np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def read_rgb(path: str | os.PathLike, draft: tuple[int, int] | None = None) -> tuple[bytes, Image.Image]:
+    """A file's bytes and its RGB picture; refused (``ImageRefused``) if missing or bad."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ImageRefused(f"image file {path} is missing") from None
+    except OSError as err:
+        raise ImageRefused(f"image file {path} cannot be read ({err.strerror or err})") from None
+    return data, open_rgb(data, str(path), draft)

@@ -1,0 +1,163 @@
+"""Every kind of image file users bring, at conversion and at decode time (qbench_tasks.image_policy)."""
+
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qbench_tasks.convert import A3_FEATURES, convert_a3
+from qbench_tasks.hf_dataset import load_parquet_dataset, write_parquet_dataset
+from qbench_tasks.image_policy import ImageRefused, open_rgb, read_rgb
+from qbench_tasks.lazy_images import detach_images, doc_to_lazy_image
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def decompression_bomb() -> bytes:
+    """A PNG whose header claims 30000 x 30000 pixels (8x Pillow's limit); no pixel data."""
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def truncated_jpeg() -> bytes:
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    return encoded(Image.fromarray(noise), "JPEG", quality=95)[:1500]
+
+
+def exif_rotated() -> bytes:
+    """40 x 20, left half red, right half blue, tagged "rotate 90 degrees clockwise to view"."""
+    image = Image.new("RGB", (40, 20), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encoded(image, "JPEG", quality=95, exif=exif.tobytes())
+
+
+def palette_with_transparency() -> bytes:
+    image = Image.new("P", (16, 16), 0)
+    image.putpalette([0, 0, 0, 0, 200, 0] + [0] * 762)  # index 0 black (transparent), 1 green
+    image.paste(1, (0, 0, 8, 16))
+    return encoded(image, "PNG", transparency=0)
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (16, 16), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def sixteen_bit_grey() -> bytes:
+    values = np.array([[0, 128 * 257, 65535, 1000]] * 8, dtype=np.uint16).repeat(4, axis=1)
+    return encoded(Image.fromarray(values), "PNG")
+
+
+REFUSED = {
+    "zero bytes": (b"", "is empty"),
+    "truncated JPEG": (truncated_jpeg(), "not a readable image"),
+    "text named .jpg": (b"<html>404 Not Found</html>", "not a readable image"),
+    "decompression bomb": (decompression_bomb(), "decompression bomb"),
+    "1x1 image": (encoded(Image.new("RGB", (1, 1)), "PNG"), "1x1 pixels, below the 8-pixel minimum side"),
+}
+
+
+@pytest.mark.parametrize("kind", list(REFUSED))
+def test_refused_with_name_and_reason(kind):
+    data, reason = REFUSED[kind]
+    with pytest.raises(ImageRefused, match=reason) as err:
+        open_rgb(data, "photos/x.jpg")
+    assert "photos/x.jpg" in str(err.value)
+
+
+def test_missing_file_is_refused(tmp_path):
+    with pytest.raises(ImageRefused, match=f"{tmp_path / 'gone.jpg'} is missing"):
+        read_rgb(tmp_path / "gone.jpg")
+
+
+def pixels(image):
+    assert image.mode == "RGB"
+    return np.asarray(image).astype(int)
+
+
+def test_cmyk_jpeg_becomes_its_rgb_colour():
+    cmyk = Image.new("RGB", (32, 32), (200, 60, 30)).convert("CMYK")
+    rgb = pixels(open_rgb(encoded(cmyk, "JPEG", quality=98), "cmyk.jpg"))
+    assert np.abs(rgb - [200, 60, 30]).max() <= 4
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped():
+    rgb = pixels(open_rgb(sixteen_bit_grey(), "deep.png"))
+    assert rgb[0, ::4, 0].tolist() == [0, 128, 255, 4]  # 1000 / 257 = 3.9
+    assert (rgb[..., 0] == rgb[..., 2]).all()
+
+
+def test_transparent_pixels_are_shown_over_white():
+    rgb = pixels(open_rgb(palette_with_transparency(), "p.png"))
+    assert rgb[0, 0].tolist() == [0, 200, 0] and rgb[0, 15].tolist() == [255, 255, 255]
+    half_red = Image.new("RGBA", (16, 16), (255, 0, 0, 128))
+    assert pixels(open_rgb(encoded(half_red, "PNG"), "a.png"))[0, 0].tolist() == [255, 127, 127]
+    grey_alpha = Image.new("LA", (16, 16), (0, 0))
+    assert pixels(open_rgb(encoded(grey_alpha, "PNG"), "la.png"))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_grey_becomes_three_equal_channels():
+    rgb = pixels(open_rgb(encoded(Image.new("L", (16, 16), 77), "PNG"), "g.png"))
+    assert rgb[3, 3].tolist() == [77, 77, 77]
+    one_bit = Image.new("1", (16, 16), 1)
+    assert pixels(open_rgb(encoded(one_bit, "PNG"), "b.png"))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_exif_orientation_is_applied():
+    image = open_rgb(exif_rotated(), "rotated.jpg")
+    assert image.size == (20, 40)
+    rgb = pixels(image)
+    assert rgb[5, 10].tolist() == pytest.approx([255, 0, 0], abs=30)  # the red half is on top
+    assert rgb[35, 10].tolist() == pytest.approx([0, 0, 255], abs=30)
+
+
+def test_animated_gif_gives_its_first_frame():
+    assert pixels(open_rgb(animated_gif(), "anim.gif"))[8, 8].tolist() == [255, 0, 0]
+
+
+def test_converter_refuses_each_bad_kind_by_row_and_converts_the_rest(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    files = {f"bad{i}.jpg": data for i, (data, _) in enumerate(REFUSED.values())}
+    files.update({"rotated.jpg": exif_rotated(), "deep.png": sixteen_bit_grey(),
+                  "anim.gif": animated_gif(), "p.png": palette_with_transparency()})
+    for name, data in files.items():
+        (images / name).write_bytes(data)
+    names = [*files, "missing.jpg"]
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps([{"img_path": n, "gt_score": i} for i, n in enumerate(names)]))
+    report = convert_a3("koniq", labels, images, tmp_path / "data", skip_bad=True)
+    assert report.written == 4
+    assert len(report.skipped) == len(REFUSED) + 1
+    for i, (message, (_, reason)) in enumerate(zip(report.skipped, REFUSED.values())):
+        assert f"row {i} (bad{i}.jpg)" in message and reason in message
+    assert "missing.jpg" in report.skipped[-1] and "is missing" in report.skipped[-1]
+
+    # At run time every image comes through the same policy, from the stored original bytes.
+    docs = detach_images(load_parquet_dataset(tmp_path / "data" / "koniq"))["test"]
+    decoded = {doc["img_path"]: doc_to_lazy_image(doc)[0].decode() for doc in docs}
+    assert decoded["rotated.jpg"].size == (20, 40)
+    assert pixels(decoded["p.png"])[0, 15].tolist() == [255, 255, 255]
+    assert pixels(decoded["deep.png"])[0, 4].tolist() == [128, 128, 128]
+
+
+def test_an_image_that_went_bad_after_conversion_is_named_at_run_time(tmp_path):
+    rows = [{"image": {"bytes": b"GIF89a-garbage", "path": "x.gif"}, "img_path": "x.gif", "mos": 1.0}]
+    write_parquet_dataset(tmp_path / "db", "test", rows, A3_FEATURES, lambda counts: "card")
+    (doc,) = detach_images(load_parquet_dataset(tmp_path / "db"))["test"]
+    with pytest.raises(ImageRefused, match="x.gif is not a readable image"):
+        doc_to_lazy_image(doc)[0].decode()
