@@ -49,6 +49,9 @@ def _correlation(
     if len(scores) < 2:
         log.warning("%s undefined on %d item(s); reporting NaN", name, len(scores))
         return math.nan
+    if not all(map(math.isfinite, [*scores, *mos])):
+        log.warning("%s undefined: a score or MOS is not a finite number; reporting NaN", name)
+        return math.nan
     if min(scores) == max(scores) or min(mos) == max(mos):
         which = "scores" if min(scores) == max(scores) else "MOS values"
         log.warning("%s undefined: all %d %s are equal; reporting NaN", name, len(scores), which)
