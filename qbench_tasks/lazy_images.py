@@ -13,6 +13,9 @@ that the model wrapper decodes batch by batch.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import datasets
 from PIL import Image
 
@@ -33,6 +36,12 @@ class LazyImage:
     def __init__(self, images: datasets.Dataset, row: int, name: str):
         self._images, self._row, self.name = images, row, name
 
+    def content_sha256(self) -> str:
+        """Digest of the image file's bytes: the image's part of an lm-eval cache key."""
+        cell = self._images[self._row]["image"]
+        data = cell["bytes"] if cell.get("bytes") is not None else Path(cell["path"]).read_bytes()
+        return hashlib.sha256(data).hexdigest()
+
     def decode(self) -> Image.Image:
         return decode_image_cell(self._images[self._row]["image"], self.name)
 
@@ -40,8 +49,38 @@ class LazyImage:
         return f"LazyImage({self.name!r})"
 
 
+def _cache_key_part(obj):
+    """lm-eval's JSON ``default`` for cache keys, taught to key a LazyImage by its content."""
+    if isinstance(obj, LazyImage):
+        return {"__qbench_image_sha256__": obj.content_sha256()}
+    return _LM_EVAL_CACHE_KEY_PART(obj)
+
+
+def install_cache_key_hook() -> bool:
+    """Let ``--use_cache`` hash LazyImage requests (lm-eval knows only PIL images and bytes).
+
+    lm-eval 0.4.13 builds cache keys with ``json.dumps(..., default=_multimodal_cache_default)``
+    and raises TypeError on anything else; where that function is missing, caching keeps
+    lm-eval's own behaviour.
+    """
+    global _LM_EVAL_CACHE_KEY_PART
+    import lm_eval.api.model as lm_model
+
+    current = getattr(lm_model, "_multimodal_cache_default", None)
+    if current is None:
+        return False
+    if current is not _cache_key_part:
+        _LM_EVAL_CACHE_KEY_PART = current
+        lm_model._multimodal_cache_default = _cache_key_part
+    return True
+
+
+_LM_EVAL_CACHE_KEY_PART = None
+
+
 def detach_images(data: datasets.DatasetDict, column: str = "image") -> datasets.DatasetDict:
     """Every split without its image column, each row pointing at its image instead."""
+    install_cache_key_hook()
     out = {}
     for split, ds in data.items():
         images = ds.select_columns([column]).cast_column(column, datasets.Image(decode=False))

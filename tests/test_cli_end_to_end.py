@@ -144,3 +144,44 @@ def test_qbench_convert_a2_reports_a_missing_image(tmp_path):
     proc = run(str(BIN / "qbench"), "convert", "a2", "--images", str(tmp_path / "images"),
                "--golden", str(tmp_path / "golden.json"), "--out", str(tmp_path / "data"), check=False)
     assert proc.returncode != 0 and "row 0 (x.jpg): image file" in proc.stderr and "--skip-bad" in proc.stderr
+
+
+def test_killed_generation_run_resumes_mid_way_with_use_cache(tasks_dir, signal_model, tmp_path):
+    """SIGKILL an lm_eval run once its first chunk of A1 answers is stored; the rerun generates
+    only the rest and logs the same answers as a run that was never interrupted."""
+    import signal
+    import sqlite3
+    import time
+
+    from model_wrappers.resumable_generation import RESUME_CHUNK
+
+    def command(out, *extra):
+        return [str(BIN / "lm_eval"), "--include_path", tasks_dir, "--tasks", "qbench_a1_demo",
+                "--model", "hf-multimodal", "--log_samples", *lm_eval_args(signal_model, out), *extra]
+
+    cache = tmp_path / "cache"
+    db = tmp_path / "cache_rank0.db"
+    first = subprocess.Popen(command(tmp_path / "killed", "--use_cache", str(cache)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    stored = 0
+    while stored < RESUME_CHUNK and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                stored = sqlite3.connect(db).execute("SELECT COUNT(*) FROM unnamed").fetchone()[0]
+            except sqlite3.OperationalError:  # table not created yet, or locked for a moment
+                pass
+    first.send_signal(signal.SIGKILL)
+    assert first.wait() == -signal.SIGKILL  # killed, not finished
+    assert RESUME_CHUNK <= stored < 91
+
+    resumed = run(*command(tmp_path / "resumed", "--use_cache", str(cache)))
+    assert f"Cached requests: {stored}, Requests remaining: {91 - stored}" in resumed.stderr
+    run(*command(tmp_path / "fresh"))
+
+    def answers(out):
+        (samples,) = out.rglob("samples_qbench_a1_demo_*.jsonl")
+        return {s["doc_id"]: s["resps"] for s in map(json.loads, samples.read_text().splitlines())}
+
+    assert answers(tmp_path / "resumed") == answers(tmp_path / "fresh")

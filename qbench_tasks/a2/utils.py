@@ -2,6 +2,8 @@
 
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
+from model_wrappers import install_hf_multimodal_hooks
+
 from qbench_tasks.a2_judge import JUDGE_FIELD, JudgeSpec
 from qbench_tasks.convert import LLDESCRIBE_NAME
 from qbench_tasks.data_location import load_converted_dataset
@@ -9,6 +11,9 @@ from qbench_tasks.demo_data import ensure_demo_a2_dataset
 from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
 from qbench_tasks.lazy_images import detach_images
 from qbench_tasks.prompts import A2_PROMPT
+
+# Loading a Q-Bench task is the moment to make --use_cache resume image generation mid-way.
+install_hf_multimodal_hooks()
 
 CONVERT_COMMAND = (
     "qbench convert a2 --images <LLDescribe images folder> [--golden golden.json] --out DATA_DIR"

@@ -1,0 +1,64 @@
+"""``--use_cache`` that resumes a killed run mid-way through image generation requests.
+
+lm-eval's ``CachingLM`` stores a call's results when the whole call returns, and, as they come,
+whatever the model reports through its cache hook. ``hf-multimodal``'s generate_until reports
+each answer under (context, generation kwargs) alone — its images left out — a key that no
+lookup of an image request ever finds. So a run killed during generation used to keep nothing.
+Here, when a cache is in use, image requests go to lm-eval's generate_until in chunks, and each
+chunk's answers are stored under their full requests (images hashed by content) before the
+next chunk starts. Without a cache the method is lm-eval's own, untouched.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+
+from lm_eval.api.model import CacheHook
+from lm_eval.models.hf_vlms import HFMultimodalLM
+from packaging.version import Version
+from tqdm import tqdm
+
+from model_wrappers.hf_multimodal_loglik import HOOKED_LM_EVAL_VERSIONS
+
+log = logging.getLogger(__name__)
+
+# Requests per generate_until call while caching: at most this many are redone after a kill.
+RESUME_CHUNK = 64
+
+_LM_EVAL_GENERATE_UNTIL = HFMultimodalLM.generate_until
+
+
+def generate_until_resumable(self: HFMultimodalLM, requests, disable_tqdm: bool = False) -> list[str]:
+    """lm-eval's ``generate_until``, storing answers chunk by chunk when ``--use_cache`` is on."""
+    hook = self.cache_hook
+    if hook.dbdict is None or not requests or len(requests[0].args) < 3:
+        return _LM_EVAL_GENERATE_UNTIL(self, requests, disable_tqdm=disable_tqdm)
+    answers: list[str] = []
+    pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0,
+                desc="Running generate_until requests with text+image input (cached per chunk)")
+    self.cache_hook = CacheHook(None)  # lm-eval's image-less keys would only fill the cache
+    try:
+        for start in range(0, len(requests), RESUME_CHUNK):
+            chunk = requests[start:start + RESUME_CHUNK]
+            chunk_answers = _LM_EVAL_GENERATE_UNTIL(self, chunk, disable_tqdm=True)
+            for request, answer in zip(chunk, chunk_answers):
+                hook.add_partial("generate_until", request.args, answer)
+            answers.extend(chunk_answers)
+            pbar.update(len(chunk))
+    finally:
+        self.cache_hook = hook
+        pbar.close()
+    return answers
+
+
+def install_resumable_generation_hook() -> bool:
+    """Give lm-eval's ``hf-multimodal`` the chunked, resumable generate_until; True when in effect."""
+    if HFMultimodalLM.generate_until is generate_until_resumable:
+        return True
+    low, high = HOOKED_LM_EVAL_VERSIONS
+    if not low <= Version(importlib.metadata.version("lm_eval")) < high:
+        log.info("lm-eval outside %s..%s: its own hf-multimodal generate_until is kept", low, high)
+        return False
+    HFMultimodalLM.generate_until = generate_until_resumable
+    return True
