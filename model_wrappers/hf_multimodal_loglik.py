@@ -212,9 +212,20 @@ def loglikelihood_with_images(self: HFMultimodalLM, requests, disable_tqdm: bool
 
 @register_model("hf-multimodal-loglik")
 class HFMultimodalLoglikLM(HFMultimodalLM):
-    """``hf-multimodal`` with log-likelihood requests over images (Q-Bench A3, A1 multiple choice)."""
+    """``hf-multimodal`` with log-likelihood requests over images (Q-Bench A3, A1 multiple choice).
+
+    Under ``accelerate launch`` / ``torchrun`` it also splits the data between processes on
+    CPUs: lm-eval turns on data parallelism only when it sees more than one GPU.
+    """
 
     loglikelihood = loglikelihood_with_images
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        accelerator = getattr(self, "accelerator", None)  # set by HFLM when processes > 1
+        if accelerator is not None and self._world_size == 1 and accelerator.num_processes > 1:
+            self._rank = accelerator.process_index
+            self._world_size = accelerator.num_processes
 
 
 def installed_lm_eval_lacks_image_loglikelihood() -> bool:
