@@ -90,6 +90,7 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
                      "qbench_tasks/a1/qbench_a1_test.yaml", "qbench_tasks/a1/utils.py",
                      "qbench_tasks/a2/_template_yaml", "qbench_tasks/a2/qbench_a2.yaml",
                      "qbench_tasks/a2/utils.py", "qbench_tasks/demo/qbench_a2_demo.yaml",
+                     "qbench_tasks/demo/qbench_a1_demo_mc.yaml", "qbench_tasks/image_policy.py",
                      "qbench_tasks/data_cards/lldescribe.md", "model_wrappers/fixture_judge.py",
                      "qbench_tasks/data_cards/llvisionqa.md", "qbench_tasks/a3/_template_yaml", "qbench_tasks/a3/_qbench_a3.yaml",
                      "qbench_tasks/a3/qbench_a3_koniq.yaml", "qbench_tasks/a3/utils.py",
@@ -103,7 +104,7 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
 def test_qbench_demo_prints_the_results_table():
     proc = run(str(BIN / "qbench"), "demo", "--batch-size", "4", "--limit", "20")
     rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines() if line.startswith("|qbench_")]
-    assert rows == ["qbench_a1_demo", "qbench_a2_demo", "qbench_a3_demo"]
+    assert rows == ["qbench_a1_demo", "qbench_a1_demo_mc", "qbench_a2_demo", "qbench_a3_demo"]
     for metric in ("srcc", "plcc", "acc_incontext_other", "unparsed_rate", "empty_rate"):
         assert f"|{metric}" in proc.stdout.replace(" ", "")
 
