@@ -69,6 +69,16 @@ def _judge(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}/metrics.json and {args.out}/judgements.jsonl")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from qbench_tasks.report import write_report
+
+    try:
+        path = write_report(args.results, args.out, args.samples, args.names)
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"qbench report: {err}") from None
+    print(f"wrote {path}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from model_wrappers.fixture_models import cached_fixture
 
@@ -139,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--cache", help="SQLite file of judge replies (default: in the qbench cache folder)")
     judge.add_argument("--out", required=True, help="folder for metrics.json and judgements.jsonl")
 
+    report = commands.add_parser("report", help="lm-eval results of several models -> paper-style tables and plots")
+    report.add_argument("results", nargs="+", help="results_*.json files, one per model")
+    report.add_argument("--samples", nargs="*", default=[],
+                        help="samples_*.jsonl files (default: those beside each results file, same run)")
+    report.add_argument("--names", nargs="+", help="row names, one per results file (default: the model)")
+    report.add_argument("--out", required=True, help="folder for report.md and the PNG plots")
+
     demo = commands.add_parser(
         "demo", help=f"offline demo: tiny local model on the generated demo data ({DEMO_TASKS})"
     )
@@ -163,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
         _export(args)
     elif args.command == "judge":
         _judge(args)
+    elif args.command == "report":
+        _report(args)
     elif args.command == "demo":
         _demo(args)
 

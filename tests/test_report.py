@@ -1,0 +1,112 @@
+"""qbench report: two synthetic lm-eval result files -> the exact Markdown, and valid PNGs."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from qbench_tasks.cli import main
+from qbench_tasks.report import write_report
+
+STAMP_A, STAMP_B = "2026-11-26T10-00-00.000001", "2026-11-26T11-30-00.000002"
+
+
+def a1(overall, **categories):
+    metrics = {"acc,none": overall, "acc_stderr,none": "N/A", "unparsed_rate,none": 0.0}
+    metrics.update({f"{name},none": value for name, value in categories.items()})
+    return metrics
+
+
+def write_run(folder, stamp, model_args, results, samples=None):
+    folder.mkdir(parents=True)
+    path = folder / f"results_{stamp}.json"
+    path.write_text(json.dumps({"results": results, "config": {"model": "hf-multimodal", "model_args": model_args}}))
+    for task, rows in (samples or {}).items():
+        (folder / f"samples_{task}_{stamp}.jsonl").write_text(
+            "".join(json.dumps({"doc_id": i, "srcc": row, "plcc": row}) + "\n" for i, row in enumerate(rows)))
+    return path
+
+
+@pytest.fixture()
+def two_runs(tmp_path):
+    a = write_run(
+        tmp_path / "llava", STAMP_A, "pretrained=llava-hf/llava-1.5-7b-hf,dtype=bfloat16",
+        {
+            "qbench_a3_koniq": {"srcc,none": 0.4621, "plcc,none": 0.4571},
+            "qbench_a3_spaq": {"srcc,none": 0.4421, "plcc,none": 0.4802},
+            "qbench_a3_cgiqa6k": {"srcc,none": float("nan"), "plcc,none": float("nan")},
+            "qbench_a1_dev": a1(0.5863, acc_yes_or_no=0.6401, acc_what=0.5402, acc_how=0.5621,
+                                acc_distortion=0.5100, acc_other=0.6600, acc_incontext_distortion=0.5800,
+                                acc_incontext_other=0.6200),
+            "mmmu_val": {"acc,none": 0.35},
+        },
+        samples={"qbench_a3_koniq": [[0.61, 3.2, "a.jpg"], [0.55, 2.1, "b.jpg"], [0.70, 4.0, "c.jpg"]]},
+    )
+    b = write_run(
+        tmp_path / "qwen", STAMP_B, "pretrained=/models/qwen-vl",
+        {
+            "qbench_a3_koniq": {"srcc,none": 0.7312, "plcc,none": 0.4400},
+            "qbench_a3_kadid10k": {"srcc,none": 0.5089, "plcc,none": 0.5320},
+            "qbench_a1_dev": a1(0.6012, acc_yes_or_no=0.6401, acc_what=0.6000, acc_how=0.5500),
+        },
+    )
+    return a, b
+
+
+EXPECTED = """\
+# Q-Bench results
+
+## A3: assessment (SRCC/PLCC)
+
+| Model | KonIQ-10k | SPAQ | LIVE-FB | LIVE-itw | CGIQA-6K | AGIQA-3K | KADID-10K |
+|---|:---:|:---:|:---:|:---:|:---:|:---:|:---:|
+| llava-hf/llava-1.5-7b-hf | 0.462/**0.457** | **0.442**/**0.480** |  |  |  |  |  |
+| /models/qwen-vl | **0.731**/0.440 |  |  |  |  |  | **0.509**/**0.532** |
+
+## A1: perception (accuracy %, qbench_a1_dev)
+
+| Model | Yes-or-No | What | How | Distortion | Other | In-context Distortion | In-context Other | Overall |
+|---|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|
+| llava-hf/llava-1.5-7b-hf | **64.01** | 54.02 | **56.21** | **51.00** | **66.00** | **58.00** | **62.00** | 58.63 |
+| /models/qwen-vl | **64.01** | **60.00** | 55.00 |  |  |  |  | **60.12** |
+
+## Plots
+
+![a3_koniq](a3_koniq.png)
+![a1_categories](a1_categories.png)
+"""
+
+
+def test_report_markdown_is_the_papers_layout(two_runs, tmp_path):
+    report = write_report(two_runs, tmp_path / "report")
+    assert report.read_text() == EXPECTED
+    for name in ("a3_koniq.png", "a1_categories.png"):
+        with Image.open(tmp_path / "report" / name) as image:
+            assert image.format == "PNG" and image.size[0] > 200
+            image.verify()
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["a1_categories.png", "a3_koniq.png", "report.md"]
+
+
+def test_names_and_explicit_samples_through_the_cli(two_runs, tmp_path, capsys):
+    a, b = two_runs
+    extra = b.parent / f"samples_qbench_a3_kadid10k_{STAMP_B}.jsonl"
+    extra.write_text(json.dumps({"srcc": [0.3, 1.0, "x.png"]}) + "\n" + json.dumps({"srcc": [0.4, 2.0, "y.png"]}) + "\n")
+    main(["report", str(a), str(b), "--names", "LLaVA-1.5", "Qwen-VL", "--samples", str(extra),
+          "--out", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| LLaVA-1.5 | 0.462/**0.457** |" in text and "| Qwen-VL | **0.731**/0.440 |" in text
+    assert (tmp_path / "out" / "a3_kadid10k.png").is_file() and "wrote" in capsys.readouterr().out
+
+
+def test_bad_inputs_are_named(two_runs, tmp_path):
+    a, _ = two_runs
+    broken = tmp_path / "results_x.json"
+    broken.write_text("{}")
+    with pytest.raises(ValueError, match="results_x.json: not an lm-eval results file"):
+        write_report([a, broken], tmp_path / "out")
+    stray = tmp_path / f"samples_qbench_a3_spaq_{STAMP_A}.jsonl"
+    stray.write_text("")
+    with pytest.raises(ValueError, match="no results file given from the same lm-eval run"):
+        write_report([a], tmp_path / "out", samples=[stray])
+    with pytest.raises(SystemExit, match="qbench report: .*gone.json: results file not found"):
+        main(["report", str(tmp_path / "gone.json"), "--out", str(tmp_path / "out")])
