@@ -2,6 +2,8 @@
 
 * ``hf-multimodal-loglik``: ``hf-multimodal`` plus log-likelihoods over images, and generation
   that ``--use_cache`` can resume mid-way.
+* ``niqe``, ``clip-iqa``: IQA baselines for the A3 tasks (``iqa_baselines``).
+* ``qbench-protocol``: a module written to the Q-Bench submission protocol (``qbench_protocol``).
 
 ``install_hf_multimodal_hooks`` gives lm-eval's own ``hf-multimodal`` the same two abilities
 (version-gated; called when Q-Bench task code loads).
@@ -11,6 +13,8 @@ from model_wrappers.hf_multimodal_loglik import (
     HFMultimodalLoglikLM,
     install_hf_multimodal_loglikelihood_hook,
 )
+from model_wrappers.iqa_baselines import CLIPIQALM, NIQELM
+from model_wrappers.qbench_protocol import QBenchProtocolLM
 from model_wrappers.resumable_generation import install_resumable_generation_hook
 
 
@@ -19,4 +23,5 @@ def install_hf_multimodal_hooks() -> None:
     install_resumable_generation_hook()
 
 
-__all__ = ["HFMultimodalLoglikLM", "install_hf_multimodal_hooks", "install_hf_multimodal_loglikelihood_hook"]
+__all__ = ["CLIPIQALM", "HFMultimodalLoglikLM", "NIQELM", "QBenchProtocolLM", "install_hf_multimodal_hooks",
+           "install_hf_multimodal_loglikelihood_hook"]

@@ -164,12 +164,13 @@ def _new_model_and_processor(seed: int):
     return model.eval(), _processor(tokenizer)
 
 
-def save_atomically(out_dir: Path, model, processor) -> Path:
-    """``save_pretrained`` of model and processor (or tokenizer) into ``out_dir``, swapped in whole."""
+def save_atomically(out_dir: Path, *parts) -> Path:
+    """``save_pretrained`` of every part (model, processor, tokenizer, ...) into ``out_dir``,
+    swapped in whole."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    model.save_pretrained(tmp)
-    processor.save_pretrained(tmp)
+    for part in parts:
+        part.save_pretrained(tmp)
     replace_dir(tmp, out_dir)
     return out_dir
 
@@ -288,14 +289,31 @@ def build_signal_llava(out_dir: str | os.PathLike, seed: int = 0, steps: int = 6
     return save_atomically(Path(out_dir), model.eval(), processor)
 
 
+def build_tiny_clip(out_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """Random-weight tiny CLIP (32-pixel images) with the local tokenizer, for ``clip-iqa``."""
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer()
+    config = transformers.CLIPConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+        projection_dim=16,
+    )
+    processor = transformers.CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    return save_atomically(Path(out_dir), transformers.CLIPModel(config).eval(), tokenizer, processor)
+
+
 def cached_fixture(name: str) -> Path:
-    """Path of fixture ``name`` ("tiny", "signal" or "judge"), building it on first use."""
+    """Path of fixture ``name`` ("tiny", "signal", "judge" or "clip"), building it on first use."""
     from model_wrappers.fixture_judge import build_keyword_judge  # it builds on this module
 
-    builders = {"tiny": build_tiny_llava, "signal": build_signal_llava, "judge": build_keyword_judge}
+    builders = {"tiny": build_tiny_llava, "signal": build_signal_llava, "judge": build_keyword_judge,
+                "clip": build_tiny_clip}
     if name not in builders:
         raise ValueError(f"unknown fixture {name!r}; choose from {sorted(builders)}")
-    path = cache_dir() / f"fixtures-v{FIXTURE_VERSION}" / (name if name == "judge" else f"llava-{name}")
+    path = cache_dir() / f"fixtures-v{FIXTURE_VERSION}" / (f"llava-{name}" if name in ("tiny", "signal") else name)
     if not (path / "config.json").exists():
         builders[name](path)
     return path

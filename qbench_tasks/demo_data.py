@@ -76,12 +76,12 @@ def demo_mos(severity: float) -> float:
     return 5.0 - 4.0 * severity
 
 
-def load_source_photo(name: str) -> Image.Image:
-    """A scikit-image sample photo as RGB, scaled to ``SOURCE_HEIGHT`` pixels high."""
+def load_source_photo(name: str, height: int = SOURCE_HEIGHT) -> Image.Image:
+    """A scikit-image sample photo as RGB, scaled to ``height`` pixels high."""
     with resources.files("skimage.data").joinpath(name).open("rb") as f:
         photo = Image.open(f).convert("RGB")
-    width = round(photo.width * SOURCE_HEIGHT / photo.height)
-    return photo.resize((width, SOURCE_HEIGHT), Image.Resampling.LANCZOS)
+    width = round(photo.width * height / photo.height)
+    return photo.resize((width, height), Image.Resampling.LANCZOS)
 
 
 def distort(image: Image.Image, kind: str, severity: float, seed: int = 0) -> Image.Image:

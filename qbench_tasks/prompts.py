@@ -108,3 +108,7 @@ def a2_judge_question(dimension: str, description: str, golden: str | None) -> s
 def a2_judge_flat_prompt(question: str) -> str:
     """System and user turn as one text, the authors' layout, for judges without a chat template."""
     return f"#System: {A2_JUDGE_SYSTEM} #User: {question}"
+
+
+# CLIP-IQA's prompt pair (positive, negative): the score is the softmax weight of the first.
+CLIP_IQA_PROMPTS = ("Good photo.", "Bad photo.")
