@@ -17,27 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
+from generated_data import make_database
 from model_wrappers.fixture_models import cached_fixture
-from qbench_tasks.convert import convert_a3
-
-
-def make_database(folder: Path, n: int) -> Path:
-    """n distinct 1024x768 JPEGs (smooth random content, ~100 kB each) converted as KonIQ."""
-    images = folder / "images"
-    images.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        small = (rng.random((24, 32, 3)) * 255).astype(np.uint8)
-        Image.fromarray(small).resize((1024, 768), Image.Resampling.BICUBIC).save(
-            images / f"{i:06d}.jpg", quality=90
-        )
-    labels = folder / "koniq.json"
-    labels.write_text(json.dumps([{"img_path": f"{i:06d}.jpg", "gt_score": float(i % 97)} for i in range(n)]))
-    convert_a3("koniq", labels, images, folder / "data")
-    return folder / "data"
 
 
 def peak_rss_of_run(data_dir: Path, model_dir: Path, batch_size: int) -> tuple[float, float]:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -38,6 +40,9 @@ from tqdm import tqdm
 from qbench_tasks.lazy_images import decoded
 
 log = logging.getLogger(__name__)
+
+# Batches whose images are decoded ahead of the model (bounds the decoded images in memory).
+PREFETCH_BATCHES = 2
 
 # lm-eval releases whose hf-multimodal lacks image log-likelihoods (the probe below confirms).
 HOOKED_LM_EVAL_VERSIONS = (Version("0.4.13"), Version("0.5"))
@@ -97,11 +102,23 @@ def _rows(lm: HFMultimodalLM, requests: list[Instance]) -> list[_Row]:
     return list(rows.values())
 
 
+def _processor_input_size(lm: HFMultimodalLM) -> tuple[int, int] | None:
+    """The smallest (width, height) the image processor resizes to, if it says (for JPEG draft)."""
+    image_processor = getattr(lm.processor, "image_processor", None)
+    sides = []
+    for size in (getattr(image_processor, "size", None), getattr(image_processor, "crop_size", None)):
+        if hasattr(size, "get"):  # a dict, or transformers' SizeDict
+            sides += [v for v in map(size.get, ("shortest_edge", "height", "width")) if isinstance(v, int)]
+    return (max(sides), max(sides)) if sides else None
+
+
 def _processor_images(lm: HFMultimodalLM, rows: list[_Row]) -> list:
     """The batch's images, decoded now if they were left on disk (``LazyImage``) and prepared
     exactly as lm-eval's generate_until prepares them."""
+    min_size = _processor_input_size(lm)
     images = [
-        [resize_image(decoded(img), lm.image_width, lm.image_height, lm.image_max_side) for img in row.images]
+        [resize_image(decoded(img, min_size), lm.image_width, lm.image_height, lm.image_max_side)
+         for img in row.images]
         for row in rows
     ]
     if lm.rgb:
@@ -111,14 +128,15 @@ def _processor_images(lm: HFMultimodalLM, rows: list[_Row]) -> list:
     return images
 
 
-def _score_batch(lm: HFMultimodalLM, rows: list[_Row]) -> list[list[tuple[float, bool]]]:
-    """One forward pass over ``rows``; per row, (log-likelihood, is-greedy) per member."""
+def _score_batch(lm: HFMultimodalLM, rows: list[_Row], images: list) -> list[list[tuple[float, bool]]]:
+    """One forward pass over ``rows`` (``images``: their ``_processor_images``); per row,
+    (log-likelihood, is-greedy) per member."""
     tokenizer = lm.tokenizer
     saved_side, tokenizer.padding_side = tokenizer.padding_side, "right"
     try:
         encoding = lm.processor(
             text=[row.context for row in rows],
-            images=_processor_images(lm, rows),
+            images=images,
             padding="longest",
             return_tensors="pt",
         )
@@ -184,14 +202,22 @@ def multimodal_loglikelihood(
         disable=disable_tqdm or lm.rank != 0,
         desc="Running loglikelihood requests with text+image input",
     )
-    for batch in collator.get_batched(n=lm.batch_size):
-        with torch.no_grad():
-            scored = _score_batch(lm, batch)
-        for row, answers in zip(batch, scored):
-            for (index, _), answer in zip(row.members, answers):
-                results[index] = answer
-                lm.cache_hook.add_partial("loglikelihood", requests[index].args, answer)
-            pbar.update(len(row.members))
+    batches = list(collator.get_batched(n=lm.batch_size))
+    # Images of the next batches are decoded in threads (Pillow releases the GIL) while the
+    # model runs; at most PREFETCH_BATCHES batches of decoded images wait at any time.
+    with ThreadPoolExecutor(max_workers=PREFETCH_BATCHES) as pool:
+        pending = deque(pool.submit(_processor_images, lm, batch) for batch in batches[:PREFETCH_BATCHES])
+        for i, batch in enumerate(batches):
+            images = pending.popleft().result()
+            if i + PREFETCH_BATCHES < len(batches):
+                pending.append(pool.submit(_processor_images, lm, batches[i + PREFETCH_BATCHES]))
+            with torch.no_grad():
+                scored = _score_batch(lm, batch, images)
+            for row, answers in zip(batch, scored):
+                for (index, _), answer in zip(row.members, answers):
+                    results[index] = answer
+                    lm.cache_hook.add_partial("loglikelihood", requests[index].args, answer)
+                pbar.update(len(row.members))
     pbar.close()
     return results
 

@@ -21,6 +21,10 @@ from PIL import Image
 
 from qbench_tasks.image_policy import open_rgb, read_rgb
 
+# --metadata key (and document column) that lets the model wrapper decode JPEGs at a reduced
+# scale no smaller than its processor's input: faster on large photos, but the model's input
+# then differs slightly from a full decode + resize (bench/decode.py), so it is opt-in.
+JPEG_DRAFT_KEY = "jpeg_draft"
 IMAGE_SOURCE_COLUMN = "image_source"
 IMAGE_ROW_COLUMN = "image_row"
 
@@ -31,10 +35,11 @@ _SOURCES: dict[str, datasets.Dataset] = {}
 class LazyImage:
     """One image of a loaded dataset, decoded on demand under ``qbench_tasks.image_policy``."""
 
-    __slots__ = ("_images", "_row", "name")
+    __slots__ = ("_images", "_row", "name", "draft")
 
-    def __init__(self, images: datasets.Dataset, row: int, name: str):
+    def __init__(self, images: datasets.Dataset, row: int, name: str, draft: bool = False):
         self._images, self._row, self.name = images, row, name
+        self.draft = draft  # may a JPEG be decoded at a reduced scale (opt-in, see JPEG_DRAFT_KEY)
 
     def content_sha256(self) -> str:
         """Digest of the image file's bytes: the image's part of an lm-eval cache key."""
@@ -42,8 +47,10 @@ class LazyImage:
         data = cell["bytes"] if cell.get("bytes") is not None else Path(cell["path"]).read_bytes()
         return hashlib.sha256(data).hexdigest()
 
-    def decode(self) -> Image.Image:
-        return decode_image_cell(self._images[self._row]["image"], self.name)
+    def decode(self, min_size: tuple[int, int] | None = None) -> Image.Image:
+        """The RGB image; with ``draft`` and ``min_size``, a JPEG is decoded at the smallest
+        DCT scale that still covers ``min_size`` (much faster for large photos)."""
+        return decode_image_cell(self._images[self._row]["image"], self.name, min_size if self.draft else None)
 
     def __repr__(self) -> str:  # what lm-eval writes for it in logged samples
         return f"LazyImage({self.name!r})"
@@ -95,14 +102,15 @@ def detach_images(data: datasets.DatasetDict, column: str = "image") -> datasets
 def doc_to_lazy_image(doc: dict) -> list[LazyImage]:
     """``doc_to_image`` for documents from :func:`detach_images`."""
     images = _SOURCES[doc[IMAGE_SOURCE_COLUMN]]
-    return [LazyImage(images, doc[IMAGE_ROW_COLUMN], doc.get("img_path", str(doc[IMAGE_ROW_COLUMN])))]
+    name = doc.get("img_path", str(doc[IMAGE_ROW_COLUMN]))
+    return [LazyImage(images, doc[IMAGE_ROW_COLUMN], name, bool(doc.get(JPEG_DRAFT_KEY, False)))]
 
 
-def decode_image_cell(cell: dict, name: str) -> Image.Image:
+def decode_image_cell(cell: dict, name: str, draft: tuple[int, int] | None = None) -> Image.Image:
     """An undecoded ``datasets.Image`` value (file bytes, or a path) as the policy's RGB image."""
     if cell.get("bytes") is None:
-        return read_rgb(cell["path"])[1]
-    return open_rgb(cell["bytes"], name)
+        return read_rgb(cell["path"], draft)[1]
+    return open_rgb(cell["bytes"], name, draft)
 
 
 def doc_to_decoded_image(doc: dict) -> list[Image.Image]:
@@ -111,6 +119,7 @@ def doc_to_decoded_image(doc: dict) -> list[Image.Image]:
     return [image.decode() for image in doc_to_lazy_image(doc)]
 
 
-def decoded(image) -> Image.Image:
-    """A PIL image for ``image``, which is one already or a :class:`LazyImage`."""
-    return image.decode() if isinstance(image, LazyImage) else image
+def decoded(image, min_size: tuple[int, int] | None = None) -> Image.Image:
+    """A PIL image for ``image``, which is one already or a :class:`LazyImage` (decoded now, at
+    reduced JPEG scale down to ``min_size`` where its run allowed it)."""
+    return image.decode(min_size) if isinstance(image, LazyImage) else image

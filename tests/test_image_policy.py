@@ -161,3 +161,20 @@ def test_an_image_that_went_bad_after_conversion_is_named_at_run_time(tmp_path):
     (doc,) = detach_images(load_parquet_dataset(tmp_path / "db"))["test"]
     with pytest.raises(ImageRefused, match="x.gif is not a readable image"):
         doc_to_lazy_image(doc)[0].decode()
+
+
+def test_jpeg_draft_is_opt_in_and_keeps_the_processor_input_covered(tmp_path):
+    """With the run's jpeg_draft flag a large JPEG decodes at the smallest DCT scale that still
+    covers the requested size; without it, in full. PNGs are unaffected either way."""
+    from qbench_tasks.lazy_images import JPEG_DRAFT_KEY
+
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 255, (768, 1024, 3), dtype=np.uint8))
+    rows = [{"image": {"bytes": encoded(photo, "JPEG", quality=90), "path": "big.jpg"}, "img_path": "big.jpg", "mos": 1.0},
+            {"image": {"bytes": encoded(photo, "PNG"), "path": "big.png"}, "img_path": "big.png", "mos": 2.0}]
+    write_parquet_dataset(tmp_path / "db", "test", rows, A3_FEATURES, lambda counts: "card")
+    jpeg, png = detach_images(load_parquet_dataset(tmp_path / "db"))["test"]
+    assert doc_to_lazy_image(jpeg)[0].decode((128, 128)).size == (1024, 768)
+    drafted = doc_to_lazy_image({**jpeg, JPEG_DRAFT_KEY: True})[0].decode((128, 128))
+    assert drafted.size == (256, 192) and drafted.mode == "RGB"
+    assert doc_to_lazy_image({**jpeg, JPEG_DRAFT_KEY: True})[0].decode((300, 300)).size == (512, 384)
+    assert doc_to_lazy_image({**png, JPEG_DRAFT_KEY: True})[0].decode((128, 128)).size == (1024, 768)

@@ -114,6 +114,11 @@ def test_text_and_image_requests_in_one_call(lm):
     assert mixed[1] == lm.loglikelihood(image)[0]
 
 
+def test_jpeg_draft_asks_for_the_processors_input_size(lm):
+    # The fixture's processor: shortest edge 128, centre crop 128 x 128 (transformers' SizeDict).
+    assert hook_module._processor_input_size(lm) == (128, 128)
+
+
 def test_context_too_long_is_refused(lm, monkeypatch):
     monkeypatch.setattr(HFMultimodalLoglikLM, "max_length", property(lambda self: 40))
     with pytest.raises(ValueError, match="max_length 40"):

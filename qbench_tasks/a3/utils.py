@@ -5,7 +5,7 @@ from qbench_tasks.data_location import load_converted_dataset
 from qbench_tasks.databases import get_database
 from qbench_tasks.demo_data import DEMO_DATABASE, ensure_demo_a3_dataset
 from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
-from qbench_tasks.lazy_images import detach_images
+from qbench_tasks.lazy_images import JPEG_DRAFT_KEY, detach_images
 from qbench_tasks.prompts import a3_prompt_fields
 
 # lm-eval builds the model before it loads tasks but asks it for log-likelihoods after, so
@@ -30,4 +30,5 @@ def load_a3(database: str, **metadata):
             f"qbench convert a3 --database {db.name} --labels {db.official_labels} "
             f"--images <{db.title} images folder> --out DATA_DIR",
         )
-    return detach_images(with_constant_columns(data, a3_prompt_fields(metadata)))
+    fields = {**a3_prompt_fields(metadata), JPEG_DRAFT_KEY: bool(metadata.get(JPEG_DRAFT_KEY, False))}
+    return detach_images(with_constant_columns(data, fields))
