@@ -21,6 +21,7 @@ size 1.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import logging
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 # Batches whose images are decoded ahead of the model (bounds the decoded images in memory).
 PREFETCH_BATCHES = 2
+# Score the continuations of one image + context from one cached prefix (False: a full forward
+# per distinct continuation prefix; kept for bench/a1_mc.py's comparison and the parity test).
+SHARE_PREFIX_CACHE = True
 
 # lm-eval releases whose hf-multimodal lacks image log-likelihoods (the probe below confirms).
 HOOKED_LM_EVAL_VERSIONS = (Version("0.4.13"), Version("0.5"))
@@ -189,31 +193,93 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row], images: list) -> list[lis
     return scored
 
 
+def _score_shared_prefix(lm: HFMultimodalLM, rows: list[_Row], images: list) -> list[list[tuple[float, bool]]]:
+    """Rows with the same images and context (A1 multiple choice: one per option text): the
+    image + context prefix runs once with its key/value cache kept, and every continuation is
+    then read from that cache in one batch, instead of one full forward per option."""
+    encoding = lm.processor(text=[rows[0].context], images=images, return_tensors="pt")
+    prefix_inputs = {
+        k: v.to(lm.device, lm.model.dtype) if v.is_floating_point() else v.to(lm.device)
+        for k, v in encoding.items()
+    }
+    prefix = lm.model(**prefix_inputs, use_cache=True)
+    prefix_len = encoding["input_ids"].shape[1]
+    if prefix_len > lm.max_length:
+        raise ValueError(f"an image+text request needs {prefix_len} tokens, more than the model's "
+                         f"max_length {lm.max_length}; truncating would cut image tokens")
+    first = F.log_softmax(prefix.logits[0, -1].float(), dim=-1)  # predicts each continuation's first token
+    sequences = [ids for row in rows for _, ids in row.members]
+    longest = max(map(len, sequences))
+    later = None
+    if longest > 1:  # the remaining tokens, fed after the cached prefix (right-padded)
+        # transformers 5 renamed past_key_values to cache (the old name warns, then goes).
+        cache_arg = "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
+        cache = getattr(prefix, cache_arg)
+        cache.batch_repeat_interleave(len(sequences))
+        pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+        feed = torch.full((len(sequences), longest - 1), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), prefix_len + longest - 1), dtype=torch.long)
+        mask[:, :prefix_len] = 1
+        for i, ids in enumerate(sequences):
+            feed[i, : len(ids) - 1] = torch.tensor(ids[:-1], dtype=torch.long)
+            mask[i, prefix_len : prefix_len + len(ids) - 1] = 1
+        logits = lm.model(input_ids=feed.to(lm.device), attention_mask=mask.to(lm.device), **{cache_arg: cache}).logits
+        later = F.log_softmax(logits.float(), dim=-1)
+    answers, i = [], 0
+    for row in rows:
+        row_answers = []
+        for _, ids in row.members:
+            steps = [first] + ([later[i, j] for j in range(len(ids) - 1)] if later is not None else [])
+            log_likelihood = sum(float(step[token]) for step, token in zip(steps, ids))
+            greedy = all(int(step.argmax()) == token for step, token in zip(steps, ids))
+            row_answers.append((log_likelihood, greedy))
+            i += 1
+        answers.append(row_answers)
+    return answers
+
+
+def _work_units(lm: HFMultimodalLM, rows: list[_Row]) -> list[tuple[bool, list[_Row]]]:
+    """(shares a prefix, rows): groups of rows with the same images and context go through
+    ``_score_shared_prefix``; the other rows are batched for ``_score_batch``."""
+    single, shared = rows, []
+    if SHARE_PREFIX_CACHE:
+        groups: dict[tuple, list[_Row]] = {}
+        for row in rows:
+            groups.setdefault((tuple(map(id, row.images)), row.context), []).append(row)
+        single = [group[0] for group in groups.values() if len(group) == 1]
+        shared = [group for group in groups.values() if len(group) > 1]
+    # Longest first, as lm-eval orders its batches: memory errors show at once.
+    collator = Collator(single, sort_fn=lambda row: (-len(row.context), row.context))
+    return [(False, batch) for batch in collator.get_batched(n=lm.batch_size)] + [(True, g) for g in shared]
+
+
 def multimodal_loglikelihood(
     lm: HFMultimodalLM, requests: list[Instance], disable_tqdm: bool = False
 ) -> list[tuple[float, bool]]:
     """(log-likelihood, is-greedy) for each image+text request, in request order."""
-    rows = _rows(lm, requests)
-    # Longest first, as lm-eval orders its batches: memory errors show at once.
-    collator = Collator(rows, sort_fn=lambda row: (-len(row.context), row.context))
+    units = _work_units(lm, _rows(lm, requests))
     results: list[tuple[float, bool] | None] = [None] * len(requests)
     pbar = tqdm(
         total=len(requests),
         disable=disable_tqdm or lm.rank != 0,
         desc="Running loglikelihood requests with text+image input",
     )
-    batches = list(collator.get_batched(n=lm.batch_size))
-    # Images of the next batches are decoded in threads (Pillow releases the GIL) while the
-    # model runs; at most PREFETCH_BATCHES batches of decoded images wait at any time.
+
+    def unit_images(unit):
+        shares_prefix, rows = unit
+        return _processor_images(lm, rows[:1] if shares_prefix else rows)
+
+    # Images of the next units are decoded in threads (Pillow releases the GIL) while the
+    # model runs; at most PREFETCH_BATCHES units of decoded images wait at any time.
     with ThreadPoolExecutor(max_workers=PREFETCH_BATCHES) as pool:
-        pending = deque(pool.submit(_processor_images, lm, batch) for batch in batches[:PREFETCH_BATCHES])
-        for i, batch in enumerate(batches):
+        pending = deque(pool.submit(unit_images, unit) for unit in units[:PREFETCH_BATCHES])
+        for i, (shares_prefix, rows) in enumerate(units):
             images = pending.popleft().result()
-            if i + PREFETCH_BATCHES < len(batches):
-                pending.append(pool.submit(_processor_images, lm, batches[i + PREFETCH_BATCHES]))
+            if i + PREFETCH_BATCHES < len(units):
+                pending.append(pool.submit(unit_images, units[i + PREFETCH_BATCHES]))
             with torch.no_grad():
-                scored = _score_batch(lm, batch, images)
-            for row, answers in zip(batch, scored):
+                scored = (_score_shared_prefix if shares_prefix else _score_batch)(lm, rows, images)
+            for row, answers in zip(rows, scored):
                 for (index, _), answer in zip(row.members, answers):
                     results[index] = answer
                     lm.cache_hook.add_partial("loglikelihood", requests[index].args, answer)

@@ -145,3 +145,32 @@ def test_hook_steps_aside_when_lm_eval_implements_it(monkeypatch):
 def test_hook_is_version_gated(monkeypatch):
     monkeypatch.setattr(hook_module.importlib.metadata, "version", lambda name: "0.5.0")
     assert not installed_lm_eval_lacks_image_loglikelihood()
+
+
+@pytest.mark.parametrize("fixture", ["tiny_model", "signal_model"])
+def test_shared_prefix_cache_equals_a_full_forward_per_option(fixture, request, monkeypatch):
+    """A1 multiple choice: options read from one cached image + question prefix score as a
+    full forward per option does (to 1e-5 of the log-likelihoods' size)."""
+    model_dir = request.getfixturevalue(fixture)
+    real = hook_module._score_shared_prefix
+    groups = []
+
+    def counting(lm, rows, images):
+        groups.append(len(rows))
+        return real(lm, rows, images)
+
+    monkeypatch.setattr(hook_module, "_score_shared_prefix", counting)
+
+    def logliks(share):
+        monkeypatch.setattr(hook_module, "SHARE_PREFIX_CACHE", share)
+        out = run_lm_eval(["qbench_a1_demo_mc"], model_dir, batch_size=4)
+        samples = sorted(out["samples"]["qbench_a1_demo_mc"], key=lambda s: s["doc_id"])
+        return [float(resp[0][0]) for s in samples for resp in s["resps"]], out["results"]["qbench_a1_demo_mc"]
+
+    shared, shared_metrics = logliks(True)
+    assert groups and min(groups) >= 2  # questions with multi-token options took the cached path
+    plain, plain_metrics = logliks(False)
+    assert len(shared) == len(plain) > 91 * 2
+    scale = max(1.0, max(abs(x) for x in plain))
+    assert max(abs(a - b) for a, b in zip(shared, plain)) / scale < 1e-5
+    assert shared_metrics == plain_metrics
