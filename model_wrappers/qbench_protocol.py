@@ -46,12 +46,13 @@ class QBenchProtocolLM(LM):
         self.embed = protocol.embed_image_and_text
 
     @staticmethod
-    def _image(request):
-        if len(request.args) < 3 or len(request.args[-1].get("visual", [])) != 1:
-            task = request.task_name or "a task"
-            raise ValueError(f"qbench-protocol models take exactly one image per request; {task} sent "
-                             f"{len(request.args[-1].get('visual', [])) if len(request.args) >= 3 else 0}")
-        return decoded(request.args[-1]["visual"][0])
+    def _visual(request):
+        """The request's one image, not decoded yet (refused unless there is exactly one)."""
+        images = request.args[2].get("visual", []) if len(request.args) >= 3 else []
+        if len(images) != 1:
+            raise ValueError(f"qbench-protocol models take exactly one image per request; "
+                             f"{request.task_name or 'a task'} sent {len(images)}")
+        return images[0]
 
     @torch.no_grad()
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
@@ -59,17 +60,17 @@ class QBenchProtocolLM(LM):
         groups: dict[tuple[int, str], list[tuple[int, int]]] = {}
         for index, request in enumerate(requests):
             context, continuation = request.args[0], request.args[1]
+            key = (id(self._visual(request)), context)
             token_ids = self.tokenizer.encode(continuation)
             if len(token_ids) != 1:
                 raise ValueError(
                     f"qbench-protocol scores one-token continuations (the A3 choice words); "
                     f"{request.task_name or 'a task'} asks for {continuation!r} = {len(token_ids)} tokens")
-            key = (id(request.args[2]["visual"][0]), context)
             groups.setdefault(key, []).append((index, token_ids[0]))
         results: list[tuple[float, bool] | None] = [None] * len(requests)
         for members in tqdm(groups.values(), disable=disable_tqdm, desc="qbench-protocol log-likelihoods"):
             first = requests[members[0][0]]
-            logits = self.model(input_embeds=self.embed(self._image(first), first.args[0])).logits[0, -1]
+            logits = self.model(input_embeds=self.embed(decoded(self._visual(first)), first.args[0])).logits[0, -1]
             log_probs = torch.log_softmax(logits.float(), dim=-1)
             for index, token in members:
                 results[index] = (float(log_probs[token]), bool(log_probs.argmax() == token))
@@ -81,7 +82,7 @@ class QBenchProtocolLM(LM):
         answers = []
         for request in tqdm(requests, disable=disable_tqdm, desc="qbench-protocol generation"):
             context, gen_kwargs = request.args[0], dict(request.args[1])
-            embeds = self.embed(self._image(request), context)
+            embeds = self.embed(decoded(self._visual(request)), context)
             ids = self.model.generate(input_embeds=embeds, max_new_tokens=gen_kwargs.get("max_gen_toks", 256))
             text = self.tokenizer.decode(ids[0].tolist())
             for stop in gen_kwargs.get("until") or []:

@@ -38,3 +38,14 @@ def test_multi_token_continuations_and_missing_modules_are_refused(signal_model)
         evaluate_protocol(signal_model, ["qbench_a1_demo_mc"], limit=3)
     with pytest.raises(ValueError, match="cannot import module 'no_such_module'"):
         evaluate_protocol(signal_model, ["qbench_a3_demo"], module="no_such_module")
+
+
+def test_a_request_without_an_image_is_refused(signal_model):
+    from lm_eval.api.instance import Instance
+
+    from model_wrappers.qbench_protocol import QBenchProtocolLM
+
+    lm = QBenchProtocolLM(module="fixture_protocol", pretrained=str(signal_model))
+    text_only = Instance("loglikelihood", doc={}, arguments=("The sky is", " blue"), idx=0)
+    with pytest.raises(ValueError, match="exactly one image per request; a task sent 0"):
+        lm.loglikelihood([text_only])
