@@ -1,0 +1,135 @@
+"""A3 on a GPU with a LLaVA-shaped model of 7B-class dimensions: images/s and achieved TFLOP/s
+at batch 1 against batch 16.
+
+Self-contained (torch, transformers, Pillow, numpy only), so it runs on a bare GPU machine:
+the model is built from a config with random bf16 weights (LLaVA-1.5-7B's shapes: CLIP ViT-L/14
+at 336 px, a two-layer projector, a 32-layer 4096-wide Llama; nothing is downloaded), the
+tokenizer is trained locally, and the images are generated. Each image is scored the A3 way —
+one forward over image + prompt + answer prefix, softmax of the " good" / " poor" logits at
+temperature 100 — with right padding, as the harness batches. TFLOP/s counts 2 x parameters x
+tokens per forward (the usual estimate; attention's extra work is left out).
+
+    python bench/gpu_a3.py                      # on the GPU: 256 images, batch 1 and 16
+    python bench/gpu_a3.py --scale tiny --images 16 --device cpu   # a quick check anywhere
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from model_wrappers.fixture_models import IMAGE_TOKEN, train_tokenizer  # noqa: E402
+from qbench_tasks.prompts import A3_ANSWER_PREFIX, A3_CHOICE_WORDS, A3_PROMPT  # noqa: E402
+
+SCALES = {
+    # LLaVA-1.5-7B: CLIP ViT-L/14-336 + Vicuna-7B (Llama-2-7B shapes).
+    "7b": dict(image_size=336, patch=14, vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                                                      num_attention_heads=16),
+               text=dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                         num_key_value_heads=32, vocab_size=32000)),
+    "tiny": dict(image_size=56, patch=14, vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                                       num_attention_heads=2),
+                 text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=4, vocab_size=1024)),
+}
+
+
+def build(scale: str, device: str, dtype: torch.dtype):
+    spec = SCALES[scale]
+    tokenizer = train_tokenizer()
+    vision = transformers.CLIPVisionConfig(image_size=spec["image_size"], patch_size=spec["patch"], **spec["vision"])
+    text = transformers.LlamaConfig(max_position_embeddings=4096, pad_token_id=tokenizer.pad_token_id,
+                                    bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                    **spec["text"])
+    config = transformers.LlavaConfig(vision_config=vision, text_config=text,
+                                      image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+                                      vision_feature_select_strategy="default", vision_feature_layer=-2)
+    with torch.device(device):
+        torch.manual_seed(0)
+        model = transformers.LlavaForConditionalGeneration(config).to(dtype).eval()
+    image_processor = transformers.CLIPImageProcessorPil(
+        size={"shortest_edge": spec["image_size"]}, crop_size={"height": spec["image_size"], "width": spec["image_size"]})
+    processor = transformers.LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                            patch_size=spec["patch"], vision_feature_select_strategy="default",
+                                            num_additional_image_tokens=1)
+    return model, processor
+
+
+def images(n: int) -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    return [Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)).resize((1024, 768), Image.Resampling.BICUBIC)
+            for _ in range(n)]
+
+
+@torch.no_grad()
+def score(model, processor, batch: list[Image.Image], device: str) -> tuple[list[float], int]:
+    """A3 scores of a batch and the number of tokens the forward ran over."""
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = "right"
+    prompt = f"{IMAGE_TOKEN}{A3_PROMPT} {A3_ANSWER_PREFIX}"
+    inputs = processor(text=[prompt] * len(batch), images=batch, padding="longest", return_tensors="pt")
+    inputs = {k: v.to(device, model.dtype) if v.is_floating_point() else v.to(device) for k, v in inputs.items()}
+    logits = model(**inputs).logits
+    last = inputs["attention_mask"].sum(dim=1) - 1
+    good, poor = (tokenizer(" " + w, add_special_tokens=False)["input_ids"][0] for w in A3_CHOICE_WORDS)
+    pair = logits[torch.arange(len(batch)), last][:, [good, poor]].float()
+    return torch.softmax(pair / 100, dim=-1)[:, 0].tolist(), int(inputs["attention_mask"].sum())
+
+
+def run(model, processor, pictures, batch_size: int, device: str) -> tuple[float, int, list[float]]:
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    score(model, processor, pictures[:batch_size], device)  # warm-up
+    sync()
+    started, tokens, scores = time.perf_counter(), 0, []
+    for start in range(0, len(pictures), batch_size):
+        batch_scores, batch_tokens = score(model, processor, pictures[start:start + batch_size], device)
+        scores += batch_scores
+        tokens += batch_tokens
+    sync()
+    return time.perf_counter() - started, tokens, scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=SCALES, default="7b")
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+    built = time.perf_counter()
+    model, processor = build(args.scale, args.device, dtype)
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"{args.scale}: {parameters / 1e9:.2f} B parameters, {dtype}, {args.device}"
+          + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else "")
+          + f", built in {time.perf_counter() - built:.0f} s; {args.images} images")
+    pictures = images(args.images)
+    rows, reference = [], None
+    for batch_size in args.batch_sizes:
+        seconds, tokens, scores = run(model, processor, pictures, batch_size, args.device)
+        reference = reference or scores
+        diff = max(abs(a - b) for a, b in zip(scores, reference))
+        rows.append((batch_size, seconds, tokens, diff))
+    base = rows[0][1]
+    print(f"{'batch':>5} | {'images/s':>8} | {'vs first':>8} | {'tokens':>8} | {'TFLOP/s':>8} | {'max |score diff|':>16}")
+    print("-" * 70)
+    for batch_size, seconds, tokens, diff in rows:
+        tflops = 2 * parameters * tokens / seconds / 1e12
+        print(f"{batch_size:>5} | {args.images / seconds:>8.1f} | {base / seconds:>7.2f}x | {tokens:>8} | {tflops:>8.2f} | {diff:>16.1e}")
+    if args.device.startswith("cuda"):
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+
+
+if __name__ == "__main__":
+    main()
