@@ -6,10 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import datasets
-
-from qbench_tasks.hf_dataset import load_parquet_dataset
-
 DATA_DIR_METADATA_KEY = "qbench_data_dir"
 DATA_DIR_ENV = "QBENCH_DATA_DIR"
 
@@ -23,10 +19,9 @@ def configured_data_dir(metadata: dict) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def load_converted_dataset(
-    task: str, name: str, metadata: dict, convert_command: str
-) -> datasets.DatasetDict:
-    """Load ``<data dir>/<name>``; ``convert_command`` (with DATA_DIR in it) says how to make it."""
+def converted_dataset_path(task: str, name: str, metadata: dict, convert_command: str) -> Path:
+    """``<data dir>/<name>``, checked to hold a converted dataset; ``convert_command`` (with
+    DATA_DIR in it) says how to make it."""
     data_dir = configured_data_dir(metadata)
     if data_dir is None:
         example = json.dumps({DATA_DIR_METADATA_KEY: "DATA_DIR"})
@@ -41,7 +36,7 @@ def load_converted_dataset(
             f"{task}: no converted dataset at {path}. Create it with\n"
             f"  {convert_command.replace('DATA_DIR', str(data_dir))}"
         )
-    return load_parquet_dataset(path)
+    return path
 
 
 def cache_dir() -> Path:

@@ -66,7 +66,8 @@ def write_parquet_dataset(
     return total
 
 
-def _split_files(folder: Path) -> dict[str, list[Path]]:
+def split_shards(folder: Path) -> dict[str, list[Path]]:
+    """Split name -> its parquet shards, in order, of a folder written by write_parquet_dataset."""
     files: dict[str, list[Path]] = {}
     for shard in sorted((folder / "data").glob("*-of-*.parquet")):
         files.setdefault(shard.name.split("-", 1)[0], []).append(shard)
@@ -76,7 +77,7 @@ def _split_files(folder: Path) -> dict[str, list[Path]]:
 def _keep_other_splits(existing: Path, tmp: Path, replaced: str) -> dict[str, int]:
     """Copy the shards of every split but ``replaced`` into ``tmp``; return their row counts."""
     counts = {}
-    for split, shards in _split_files(existing).items():
+    for split, shards in split_shards(existing).items():
         if split != replaced:
             for shard in shards:
                 shutil.copy2(shard, tmp / "data" / shard.name)
@@ -103,7 +104,7 @@ def load_parquet_dataset(path: str | os.PathLike) -> datasets.DatasetDict:
     another folder of the same name, would silently come back from the stale cache. The
     parquet builder's cache key includes the files' paths and modification times.
     """
-    data_files = {split: list(map(str, shards)) for split, shards in _split_files(Path(path)).items()}
+    data_files = {split: list(map(str, shards)) for split, shards in split_shards(Path(path)).items()}
     return datasets.load_dataset("parquet", data_files=data_files)
 
 

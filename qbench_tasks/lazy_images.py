@@ -13,10 +13,14 @@ that the model wrapper decodes batch by batch.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import datasets
+import pyarrow.parquet as pq
 from PIL import Image
 
 from qbench_tasks.image_policy import open_rgb, read_rgb
@@ -28,8 +32,69 @@ JPEG_DRAFT_KEY = "jpeg_draft"
 IMAGE_SOURCE_COLUMN = "image_source"
 IMAGE_ROW_COLUMN = "image_row"
 
+# Row groups held in memory per split (a row group holds up to ~100 images).
+_ROW_GROUPS_KEPT = 2
+
+
+class _ParquetImages:
+    """One split's image column, read from its parquet shards a row group at a time with
+    ordinary file reads. A memory-mapped dataset keeps every page it has read resident in the
+    process, so a run over 10,000 images would end up holding the whole column; here only the
+    last few row groups are held."""
+
+    def __init__(self, shards: list[Path], column: str):
+        self._shards, self._column = list(shards), column
+        self._starts: list[int] = []  # first row of each (file, row group), in order
+        self._groups: list[tuple[int, int]] = []
+        row = 0
+        for f, shard in enumerate(self._shards):
+            metadata = pq.read_metadata(shard)
+            for g in range(metadata.num_row_groups):
+                self._starts.append(row)
+                self._groups.append((f, g))
+                row += metadata.row_group(g).num_rows
+        self._open()
+
+    def _open(self) -> None:
+        self._files: dict[int, pq.ParquetFile] = {}
+        self._kept: OrderedDict[int, object] = OrderedDict()
+        self._lock = threading.Lock()  # the prefetch threads read concurrently
+
+    # lm-eval pickles requests between processes (data parallel runs): send the shard paths only.
+    def __getstate__(self) -> dict:
+        return {"_shards": self._shards, "_column": self._column, "_starts": self._starts, "_groups": self._groups}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._open()
+
+    def cell(self, row: int) -> dict:
+        group = bisect.bisect_right(self._starts, row) - 1
+        with self._lock:
+            if group not in self._kept:
+                f, g = self._groups[group]
+                if f not in self._files:
+                    self._files[f] = pq.ParquetFile(self._shards[f])
+                self._kept[group] = self._files[f].read_row_group(g, columns=[self._column]).column(0)
+                if len(self._kept) > _ROW_GROUPS_KEPT:
+                    self._kept.popitem(last=False)
+            self._kept.move_to_end(group)
+            return self._kept[group][row - self._starts[group]].as_py()
+
+
+class _DatasetImages:
+    """One split's image column from a loaded dataset (hub data, whose files are not ours)."""
+
+    def __init__(self, ds: datasets.Dataset, column: str):
+        self._images = ds.select_columns([column]).cast_column(column, datasets.Image(decode=False))
+        self._column = column
+
+    def cell(self, row: int) -> dict:
+        return self._images[row][self._column]
+
+
 # Image columns of the loaded splits, by key; per process, filled as tasks load their data.
-_SOURCES: dict[str, datasets.Dataset] = {}
+_SOURCES: dict[str, _ParquetImages | _DatasetImages] = {}
 
 
 class LazyImage:
@@ -37,20 +102,20 @@ class LazyImage:
 
     __slots__ = ("_images", "_row", "name", "draft")
 
-    def __init__(self, images: datasets.Dataset, row: int, name: str, draft: bool = False):
+    def __init__(self, images: _ParquetImages | _DatasetImages, row: int, name: str, draft: bool = False):
         self._images, self._row, self.name = images, row, name
         self.draft = draft  # may a JPEG be decoded at a reduced scale (opt-in, see JPEG_DRAFT_KEY)
 
     def content_sha256(self) -> str:
         """Digest of the image file's bytes: the image's part of an lm-eval cache key."""
-        cell = self._images[self._row]["image"]
+        cell = self._images.cell(self._row)
         data = cell["bytes"] if cell.get("bytes") is not None else Path(cell["path"]).read_bytes()
         return hashlib.sha256(data).hexdigest()
 
     def decode(self, min_size: tuple[int, int] | None = None) -> Image.Image:
         """The RGB image; with ``draft`` and ``min_size``, a JPEG is decoded at the smallest
         DCT scale that still covers ``min_size`` (much faster for large photos)."""
-        return decode_image_cell(self._images[self._row]["image"], self.name, min_size if self.draft else None)
+        return decode_image_cell(self._images.cell(self._row), self.name, min_size if self.draft else None)
 
     def __repr__(self) -> str:  # what lm-eval writes for it in logged samples
         return f"LazyImage({self.name!r})"
@@ -85,14 +150,17 @@ def install_cache_key_hook() -> bool:
 _LM_EVAL_CACHE_KEY_PART = None
 
 
-def detach_images(data: datasets.DatasetDict, column: str = "image") -> datasets.DatasetDict:
-    """Every split without its image column, each row pointing at its image instead."""
+def detach_images(
+    data: datasets.DatasetDict, column: str = "image", shards: dict[str, list[Path]] | None = None
+) -> datasets.DatasetDict:
+    """Every split without its image column, each row pointing at its image instead. With
+    ``shards`` (split -> the parquet files ``data`` was loaded from, in order) images are read
+    from those files; otherwise from the loaded dataset."""
     install_cache_key_hook()
     out = {}
     for split, ds in data.items():
-        images = ds.select_columns([column]).cast_column(column, datasets.Image(decode=False))
-        key = images._fingerprint
-        _SOURCES[key] = images
+        key = f"{ds._fingerprint}-{column}"
+        _SOURCES[key] = _ParquetImages(shards[split], column) if shards else _DatasetImages(ds, column)
         docs = ds.remove_columns(column)
         docs = docs.add_column(IMAGE_SOURCE_COLUMN, [key] * len(docs))
         out[split] = docs.add_column(IMAGE_ROW_COLUMN, list(range(len(docs))))

@@ -106,3 +106,38 @@ def test_requests_hold_image_references_not_decoded_images(demo_dataset_dir):
         lazy = visuals[2 * k][0]
         assert lazy.name == converted[k]["img_path"]
         assert lazy.decode().tobytes() == converted[k]["image"].tobytes()
+
+
+def test_images_read_from_the_parquet_shards_match_the_dataset_rows(tmp_path, monkeypatch):
+    """Documents point into their split's parquet shards (several shards, several row groups
+    each); every document's image bytes are its own row's."""
+    import qbench_tasks.hf_dataset as hf_dataset
+    from qbench_tasks.convert import A3_FEATURES
+    from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, write_parquet_dataset
+    from qbench_tasks.lazy_images import detach_images, doc_to_lazy_image
+
+    monkeypatch.setattr(hf_dataset, "SHARD_MAX_ROWS", 130)  # 3 shards of up to 130 rows
+    rows = [{"image": {"bytes": bytes([i % 251]) * (50 + i), "path": f"{i}.png"}, "img_path": f"{i}.png", "mos": float(i)}
+            for i in range(300)]
+    write_parquet_dataset(tmp_path / "db", "test", rows, A3_FEATURES, lambda counts: "card")
+    shards = split_shards(tmp_path / "db")
+    assert len(shards["test"]) == 3
+    docs = detach_images(load_parquet_dataset(tmp_path / "db"), shards=shards)["test"]
+    for doc in docs:
+        lazy = doc_to_lazy_image(doc)[0]
+        i = int(doc["img_path"].split(".")[0])
+        assert lazy._images.cell(lazy._row)["bytes"] == rows[i]["image"]["bytes"]
+
+
+def test_lazy_images_survive_pickling(demo_dataset_dir):
+    """lm-eval pickles requests between the processes of a data-parallel run."""
+    import pickle
+
+    from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards
+    from qbench_tasks.lazy_images import detach_images, doc_to_lazy_image
+
+    docs = detach_images(load_parquet_dataset(demo_dataset_dir), shards=split_shards(demo_dataset_dir))["test"]
+    lazy = doc_to_lazy_image(docs[5])[0]
+    lazy.decode()  # files opened and a row group held: still picklable
+    copy = pickle.loads(pickle.dumps(lazy))
+    assert copy.decode().tobytes() == lazy.decode().tobytes() and copy.name == lazy.name

@@ -4,9 +4,9 @@ import datasets
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
 from model_wrappers import install_hf_multimodal_hooks
-from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, load_converted_dataset
+from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, converted_dataset_path
 from qbench_tasks.demo_data import ensure_demo_a1_dataset
-from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
+from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, with_constant_columns
 from qbench_tasks.lazy_images import detach_images
 from qbench_tasks.llvisionqa import DATASET_NAME, HUB_DATASET_ID, question_of
 from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
@@ -25,10 +25,13 @@ def load_llvisionqa(demo: bool = False, **metadata):
     """``custom_dataset``: the converted LLVisionQA when a data directory is configured, else
     the hub's ``q-future/Q-Bench-HF``; the demo set when ``demo``. The run's prompt style goes
     into every document."""
+    path = None
     if demo:
-        data = load_parquet_dataset(ensure_demo_a1_dataset())
+        path = ensure_demo_a1_dataset()
     elif configured_data_dir(metadata) is not None:
-        data = load_converted_dataset("qbench_a1", DATASET_NAME, metadata, CONVERT_COMMAND)
+        path = converted_dataset_path("qbench_a1", DATASET_NAME, metadata, CONVERT_COMMAND)
+    if path is not None:
+        data = load_parquet_dataset(path)
     else:
         try:
             data = datasets.load_dataset(HUB_DATASET_ID)
@@ -38,7 +41,8 @@ def load_llvisionqa(demo: bool = False, **metadata):
                 f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
                 f"  {CONVERT_COMMAND}\nthen pass --metadata '{{\"qbench_data_dir\": \"DATA_DIR\"}}'."
             ) from err
-    return detach_images(with_constant_columns(data, a1_prompt_fields(metadata)))
+    data = with_constant_columns(data, a1_prompt_fields(metadata))
+    return detach_images(data, shards=split_shards(path) if path is not None else None)
 
 
 def doc_to_text(doc: dict) -> str:

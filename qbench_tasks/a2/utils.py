@@ -6,9 +6,9 @@ from model_wrappers import install_hf_multimodal_hooks
 
 from qbench_tasks.a2_judge import JUDGE_FIELD, JudgeSpec
 from qbench_tasks.convert import LLDESCRIBE_NAME
-from qbench_tasks.data_location import load_converted_dataset
+from qbench_tasks.data_location import converted_dataset_path
 from qbench_tasks.demo_data import ensure_demo_a2_dataset
-from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
+from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, with_constant_columns
 from qbench_tasks.lazy_images import detach_images
 from qbench_tasks.prompts import A2_PROMPT
 
@@ -25,10 +25,11 @@ def load_lldescribe(demo: bool = False, **metadata):
     (from --metadata; checked here, before any model call) in every document."""
     spec = JudgeSpec.from_metadata(metadata)
     if demo:
-        data = load_parquet_dataset(ensure_demo_a2_dataset())
+        path = ensure_demo_a2_dataset()
     else:
-        data = load_converted_dataset("qbench_a2", LLDESCRIBE_NAME, metadata, CONVERT_COMMAND)
-    return detach_images(with_constant_columns(data, {JUDGE_FIELD: spec.to_json() if spec else ""}))
+        path = converted_dataset_path("qbench_a2", LLDESCRIBE_NAME, metadata, CONVERT_COMMAND)
+    data = with_constant_columns(load_parquet_dataset(path), {JUDGE_FIELD: spec.to_json() if spec else ""})
+    return detach_images(data, shards=split_shards(path))
 
 
 def doc_to_text(doc: dict) -> str:

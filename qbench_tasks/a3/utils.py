@@ -1,10 +1,10 @@
 """Task glue the A3 YAMLs reference with ``!function utils.<name>``."""
 
 from model_wrappers import install_hf_multimodal_hooks
-from qbench_tasks.data_location import load_converted_dataset
+from qbench_tasks.data_location import converted_dataset_path
 from qbench_tasks.databases import get_database
 from qbench_tasks.demo_data import DEMO_DATABASE, ensure_demo_a3_dataset
-from qbench_tasks.hf_dataset import load_parquet_dataset, with_constant_columns
+from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, with_constant_columns
 from qbench_tasks.lazy_images import JPEG_DRAFT_KEY, detach_images
 from qbench_tasks.prompts import a3_prompt_fields
 
@@ -20,10 +20,10 @@ def load_a3(database: str, **metadata):
     lm-eval passes ``--metadata`` (and the model args) as keyword arguments.
     """
     if database == DEMO_DATABASE.name:  # generated on first use rather than converted by hand
-        data = load_parquet_dataset(ensure_demo_a3_dataset())
+        path = ensure_demo_a3_dataset()
     else:
         db = get_database(database)
-        data = load_converted_dataset(
+        path = converted_dataset_path(
             db.task,
             db.name,
             metadata,
@@ -31,4 +31,5 @@ def load_a3(database: str, **metadata):
             f"--images <{db.title} images folder> --out DATA_DIR",
         )
     fields = {**a3_prompt_fields(metadata), JPEG_DRAFT_KEY: bool(metadata.get(JPEG_DRAFT_KEY, False))}
-    return detach_images(with_constant_columns(data, fields))
+    data = with_constant_columns(load_parquet_dataset(path), fields)
+    return detach_images(data, shards=split_shards(path))
