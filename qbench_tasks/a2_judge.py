@@ -289,6 +289,13 @@ def judge_descriptions(
     return judgements
 
 
+def judged_records(spec: JudgeSpec, descriptions: Sequence[str], golden: Sequence[str | None]) -> list[dict]:
+    """{description, scores, invalid, asked, replies} per description: the judge filter's output,
+    which ``qbench_tasks.a2_scoring.item_metrics`` reads."""
+    judged = judge_descriptions(spec, list(zip(descriptions, golden)))
+    return [{"description": d, **asdict(j)} for d, j in zip(descriptions, judged)]
+
+
 class JudgeFilter(Filter):
     """lm-eval filter for qbench_a2: each description becomes {description, judgement}.
 
@@ -306,6 +313,4 @@ class JudgeFilter(Filter):
                 "samples later with `qbench judge --samples ...`."
             )
             return [{"description": d} for d in descriptions]
-        golden = [doc.get("golden_description") for doc in docs]
-        judged = judge_descriptions(spec, list(zip(descriptions, golden)))
-        return [{"description": d, **asdict(j)} for d, j in zip(descriptions, judged)]
+        return judged_records(spec, descriptions, [doc.get("golden_description") for doc in docs])

@@ -58,8 +58,9 @@ def _judge(args: argparse.Namespace) -> None:
     from qbench_tasks.rejudge import judge_samples
 
     try:
-        spec = JudgeSpec(args.judge_model, args.judge_model_args, args.rounds, args.retries,
-                         args.temperature, args.max_tokens, args.chat, args.cache or "")
+        spec = JudgeSpec(model=args.judge_model, model_args=args.judge_model_args, rounds=args.rounds,
+                         retries=args.retries, temperature=args.temperature, max_tokens=args.max_tokens,
+                         chat=args.chat, cache=args.cache or "")
         spec.check()
         metrics = judge_samples(args.samples, spec, args.out)
     except (OSError, ValueError) as err:
@@ -172,18 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     if extra and args.command != "demo":  # the demo passes unknown options on to lm_eval
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.lm_eval_args = extra
-    if args.command == "tasks-dir":
-        print(TASKS_DIR)
-    elif args.command == "convert":
-        _convert(args)
-    elif args.command == "export":
-        _export(args)
-    elif args.command == "judge":
-        _judge(args)
-    elif args.command == "report":
-        _report(args)
-    elif args.command == "demo":
-        _demo(args)
+    commands = {"tasks-dir": lambda _: print(TASKS_DIR), "convert": _convert, "export": _export,
+                "judge": _judge, "report": _report, "demo": _demo}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from qbench_tasks.a2_judge import JudgeSpec, judge_descriptions
+from qbench_tasks.a2_judge import JudgeSpec, judged_records
 from qbench_tasks.a2_scoring import aggregate, item_metrics
 from qbench_tasks.export import description_of, read_samples
 
@@ -28,8 +28,7 @@ def judge_samples(samples_file: str | os.PathLike, spec: JudgeSpec, out_dir: str
             raise ValueError(f"{samples_file}: record {number} is not an A2 sample (no img_path / golden_description)")
     descriptions = [description_of(sample) for sample in samples]
     golden = [sample["doc"]["golden_description"] for sample in samples]
-    judged = [{"description": d, **asdict(j)}
-              for d, j in zip(descriptions, judge_descriptions(spec, list(zip(descriptions, golden))))]
+    judged = judged_records(spec, descriptions, golden)
     per_item = [item_metrics(record) for record in judged]
     metrics = aggregate(per_item)
     out_dir = Path(out_dir)
