@@ -22,8 +22,7 @@ import transformers
 from generated_data import make_database
 
 from model_wrappers.fixture_models import cached_fixture
-from qbench_tasks.hf_dataset import load_parquet_dataset
-from qbench_tasks.lazy_images import JPEG_DRAFT_KEY, detach_images, doc_to_lazy_image
+from qbench_tasks.lazy_images import JPEG_DRAFT_KEY, doc_to_lazy_image, load_detached
 
 
 def model_inputs(processor, docs, draft: bool) -> tuple[float, list[np.ndarray]]:
@@ -44,7 +43,7 @@ def main() -> None:
     std = np.array(processor.image_processor.image_std)[:, None, None] * 255
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = make_database(Path(tmp), args.images, (4000, 3000))
-        docs = list(detach_images(load_parquet_dataset(data_dir / "koniq"))["test"])
+        docs = list(load_detached(data_dir / "koniq")["test"])
         model_inputs(processor, docs[:2], False)  # warm-up
         full_seconds, full = model_inputs(processor, docs, draft=False)
         draft_seconds, drafted = model_inputs(processor, docs, draft=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import datasets
@@ -96,16 +96,20 @@ def replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
-def load_parquet_dataset(path: str | os.PathLike) -> datasets.DatasetDict:
-    """The splits of a folder written by :func:`write_parquet_dataset`.
+def load_parquet_dataset(path: str | os.PathLike, skip_columns: Sequence[str] = ()) -> datasets.DatasetDict:
+    """The splits of a folder written by :func:`write_parquet_dataset`, without ``skip_columns``.
 
     Loaded through the parquet builder with explicit files rather than ``load_dataset(path)``:
     datasets 5.x caches a local folder under its name alone, so a re-converted dataset, or
     another folder of the same name, would silently come back from the stale cache. The
     parquet builder's cache key includes the files' paths and modification times.
     """
-    data_files = {split: list(map(str, shards)) for split, shards in split_shards(Path(path)).items()}
-    return datasets.load_dataset("parquet", data_files=data_files)
+    shards = split_shards(Path(path))
+    data_files = {split: list(map(str, files)) for split, files in shards.items()}
+    if not skip_columns or not shards:
+        return datasets.load_dataset("parquet", data_files=data_files)
+    columns = [name for name in pq.read_schema(next(iter(shards.values()))[0]).names if name not in skip_columns]
+    return datasets.load_dataset("parquet", data_files=data_files, columns=columns)
 
 
 def with_constant_columns(data: datasets.DatasetDict, fields: dict) -> datasets.DatasetDict:

@@ -1,4 +1,4 @@
-"""Images that stay in the dataset's memory-mapped files until a batch needs them.
+"""Images that stay in the dataset's files until a batch needs them.
 
 Every Q-Bench task reads its images through here, so each is decoded under
 ``qbench_tasks.image_policy`` and a bad one is named in the error; logged documents carry a
@@ -23,6 +23,7 @@ import datasets
 import pyarrow.parquet as pq
 from PIL import Image
 
+from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, with_constant_columns
 from qbench_tasks.image_policy import open_rgb, read_rgb
 
 # --metadata key (and document column) that lets the model wrapper decode JPEGs at a reduced
@@ -32,7 +33,7 @@ JPEG_DRAFT_KEY = "jpeg_draft"
 IMAGE_SOURCE_COLUMN = "image_source"
 IMAGE_ROW_COLUMN = "image_row"
 
-# Row groups held in memory per split (a row group holds up to ~100 images).
+# Row groups held in memory per split (datasets writes row groups of up to ~100 MB).
 _ROW_GROUPS_KEPT = 2
 
 
@@ -56,7 +57,6 @@ class _ParquetImages:
         self._open()
 
     def _open(self) -> None:
-        self._files: dict[int, pq.ParquetFile] = {}
         self._kept: OrderedDict[int, object] = OrderedDict()
         self._lock = threading.Lock()  # the prefetch threads read concurrently
 
@@ -73,9 +73,10 @@ class _ParquetImages:
         with self._lock:
             if group not in self._kept:
                 f, g = self._groups[group]
-                if f not in self._files:
-                    self._files[f] = pq.ParquetFile(self._shards[f])
-                self._kept[group] = self._files[f].read_row_group(g, columns=[self._column]).column(0)
+                # Opened for this read only: an open ParquetFile keeps its last read's buffers
+                # (~one row group), so holding one per shard grew memory with the database.
+                with pq.ParquetFile(self._shards[f]) as shard:
+                    self._kept[group] = shard.read_row_group(g, columns=[self._column]).column(0)
                 if len(self._kept) > _ROW_GROUPS_KEPT:
                     self._kept.popitem(last=False)
             self._kept.move_to_end(group)
@@ -150,25 +151,42 @@ def install_cache_key_hook() -> bool:
 _LM_EVAL_CACHE_KEY_PART = None
 
 
-def detach_images(
-    data: datasets.DatasetDict, column: str = "image", shards: dict[str, list[Path]] | None = None
+def load_detached(path: Path, fields: dict | None = None, column: str = "image") -> datasets.DatasetDict:
+    """Every split of the converted dataset at ``path``, each row pointing at its image, which
+    stays in the parquet shards until a batch reads it; ``fields`` are added to every row.
+
+    The image column is not loaded at all: loading it would copy every image into datasets'
+    Arrow cache first (memory and disk growing with the database) only to be dropped here.
+    """
+    data = load_parquet_dataset(path, skip_columns=(column,))
+    if fields:
+        data = with_constant_columns(data, fields)
+    shards = split_shards(Path(path))
+    return _point_at_images(data, {split: _ParquetImages(shards[split], column) for split in data}, column)
+
+
+def detach_images(data: datasets.DatasetDict, column: str = "image") -> datasets.DatasetDict:
+    """Every split of a loaded dataset (hub data, whose files are not ours) without its image
+    column, each row pointing at its image instead."""
+    sources = {split: _DatasetImages(ds, column) for split, ds in data.items()}
+    return _point_at_images(datasets.DatasetDict({s: ds.remove_columns(column) for s, ds in data.items()}), sources, column)
+
+
+def _point_at_images(
+    data: datasets.DatasetDict, sources: dict[str, _ParquetImages | _DatasetImages], column: str
 ) -> datasets.DatasetDict:
-    """Every split without its image column, each row pointing at its image instead. With
-    ``shards`` (split -> the parquet files ``data`` was loaded from, in order) images are read
-    from those files; otherwise from the loaded dataset."""
     install_cache_key_hook()
     out = {}
-    for split, ds in data.items():
-        key = f"{ds._fingerprint}-{column}"
-        _SOURCES[key] = _ParquetImages(shards[split], column) if shards else _DatasetImages(ds, column)
-        docs = ds.remove_columns(column)
+    for split, docs in data.items():
+        key = f"{docs._fingerprint}-{column}"
+        _SOURCES[key] = sources[split]
         docs = docs.add_column(IMAGE_SOURCE_COLUMN, [key] * len(docs))
         out[split] = docs.add_column(IMAGE_ROW_COLUMN, list(range(len(docs))))
     return datasets.DatasetDict(out)
 
 
 def doc_to_lazy_image(doc: dict) -> list[LazyImage]:
-    """``doc_to_image`` for documents from :func:`detach_images`."""
+    """``doc_to_image`` for documents from :func:`load_detached` or :func:`detach_images`."""
     images = _SOURCES[doc[IMAGE_SOURCE_COLUMN]]
     name = doc.get("img_path", str(doc[IMAGE_ROW_COLUMN]))
     return [LazyImage(images, doc[IMAGE_ROW_COLUMN], name, bool(doc.get(JPEG_DRAFT_KEY, False)))]
@@ -182,7 +200,7 @@ def decode_image_cell(cell: dict, name: str, draft: tuple[int, int] | None = Non
 
 
 def doc_to_decoded_image(doc: dict) -> list[Image.Image]:
-    """``doc_to_image`` for documents from :func:`detach_images` whose model needs the picture
+    """``doc_to_image`` for documents from :func:`load_detached` or :func:`detach_images` whose model needs the picture
     itself (lm-eval's own generate_until): decoded as the requests are built."""
     return [image.decode() for image in doc_to_lazy_image(doc)]
 

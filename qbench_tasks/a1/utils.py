@@ -6,8 +6,8 @@ from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 from model_wrappers import install_hf_multimodal_hooks
 from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, converted_dataset_path
 from qbench_tasks.demo_data import ensure_demo_a1_dataset
-from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, with_constant_columns
-from qbench_tasks.lazy_images import detach_images
+from qbench_tasks.hf_dataset import with_constant_columns
+from qbench_tasks.lazy_images import detach_images, load_detached
 from qbench_tasks.llvisionqa import DATASET_NAME, HUB_DATASET_ID, question_of
 from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
 
@@ -30,19 +30,18 @@ def load_llvisionqa(demo: bool = False, **metadata):
         path = ensure_demo_a1_dataset()
     elif configured_data_dir(metadata) is not None:
         path = converted_dataset_path("qbench_a1", DATASET_NAME, metadata, CONVERT_COMMAND)
+    fields = a1_prompt_fields(metadata)
     if path is not None:
-        data = load_parquet_dataset(path)
-    else:
-        try:
-            data = datasets.load_dataset(HUB_DATASET_ID)
-        except Exception as err:  # offline, or the hub refused: say what else works
-            raise MissingDatasetError(
-                f"qbench_a1: no data directory is configured and {HUB_DATASET_ID} could not be "
-                f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
-                f"  {CONVERT_COMMAND}\nthen pass --metadata '{{\"qbench_data_dir\": \"DATA_DIR\"}}'."
-            ) from err
-    data = with_constant_columns(data, a1_prompt_fields(metadata))
-    return detach_images(data, shards=split_shards(path) if path is not None else None)
+        return load_detached(path, fields)
+    try:
+        data = datasets.load_dataset(HUB_DATASET_ID)
+    except Exception as err:  # offline, or the hub refused: say what else works
+        raise MissingDatasetError(
+            f"qbench_a1: no data directory is configured and {HUB_DATASET_ID} could not be "
+            f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
+            f"  {CONVERT_COMMAND}\nthen pass --metadata '{{\"qbench_data_dir\": \"DATA_DIR\"}}'."
+        ) from err
+    return detach_images(with_constant_columns(data, fields))
 
 
 def doc_to_text(doc: dict) -> str:

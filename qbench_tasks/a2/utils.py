@@ -8,8 +8,7 @@ from qbench_tasks.a2_judge import JUDGE_FIELD, JudgeSpec
 from qbench_tasks.convert import LLDESCRIBE_NAME
 from qbench_tasks.data_location import converted_dataset_path
 from qbench_tasks.demo_data import ensure_demo_a2_dataset
-from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, with_constant_columns
-from qbench_tasks.lazy_images import detach_images
+from qbench_tasks.lazy_images import load_detached
 from qbench_tasks.prompts import A2_PROMPT
 
 # Loading a Q-Bench task is the moment to make --use_cache resume image generation mid-way.
@@ -28,8 +27,7 @@ def load_lldescribe(demo: bool = False, **metadata):
         path = ensure_demo_a2_dataset()
     else:
         path = converted_dataset_path("qbench_a2", LLDESCRIBE_NAME, metadata, CONVERT_COMMAND)
-    data = with_constant_columns(load_parquet_dataset(path), {JUDGE_FIELD: spec.to_json() if spec else ""})
-    return detach_images(data, shards=split_shards(path))
+    return load_detached(path, {JUDGE_FIELD: spec.to_json() if spec else ""})
 
 
 def doc_to_text(doc: dict) -> str:

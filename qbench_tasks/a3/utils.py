@@ -4,8 +4,7 @@ from model_wrappers import install_hf_multimodal_hooks
 from qbench_tasks.data_location import converted_dataset_path
 from qbench_tasks.databases import get_database
 from qbench_tasks.demo_data import DEMO_DATABASE, ensure_demo_a3_dataset
-from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, with_constant_columns
-from qbench_tasks.lazy_images import JPEG_DRAFT_KEY, detach_images
+from qbench_tasks.lazy_images import JPEG_DRAFT_KEY, load_detached
 from qbench_tasks.prompts import a3_prompt_fields
 
 # lm-eval builds the model before it loads tasks but asks it for log-likelihoods after, so
@@ -31,5 +30,4 @@ def load_a3(database: str, **metadata):
             f"--images <{db.title} images folder> --out DATA_DIR",
         )
     fields = {**a3_prompt_fields(metadata), JPEG_DRAFT_KEY: bool(metadata.get(JPEG_DRAFT_KEY, False))}
-    data = with_constant_columns(load_parquet_dataset(path), fields)
-    return detach_images(data, shards=split_shards(path))
+    return load_detached(path, fields)
