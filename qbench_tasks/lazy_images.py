@@ -158,9 +158,7 @@ def load_detached(path: Path, fields: dict | None = None, column: str = "image")
     The image column is not loaded at all: loading it would copy every image into datasets'
     Arrow cache first (memory and disk growing with the database) only to be dropped here.
     """
-    data = load_parquet_dataset(path, skip_columns=(column,))
-    if fields:
-        data = with_constant_columns(data, fields)
+    data = with_constant_columns(load_parquet_dataset(path, skip_columns=(column,)), fields or {})
     shards = split_shards(Path(path))
     return _point_at_images(data, {split: _ParquetImages(shards[split], column) for split in data}, column)
 
