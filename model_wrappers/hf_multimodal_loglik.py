@@ -20,9 +20,11 @@ size 1.
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import inspect
 import logging
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,7 +44,7 @@ from qbench_tasks.lazy_images import decoded
 
 log = logging.getLogger(__name__)
 
-# Batches whose images are decoded ahead of the model (bounds the decoded images in memory).
+# Batches prepared ahead of the model, one thread each (bounds the decoded images in memory).
 PREFETCH_BATCHES = 2
 # Score the continuations of one image + context from one cached prefix (False: a full forward
 # per distinct continuation prefix; kept for bench/a1_mc.py's comparison and the parity test).
@@ -132,21 +134,31 @@ def _processor_images(lm: HFMultimodalLM, rows: list[_Row]) -> list:
     return images
 
 
-def _score_batch(lm: HFMultimodalLM, rows: list[_Row], images: list) -> list[list[tuple[float, bool]]]:
-    """One forward pass over ``rows`` (``images``: their ``_processor_images``); per row,
+def _private_processor(lm: HFMultimodalLM):
+    """A copy of the model's processor for one prefetch thread, padding on the right. A fast
+    tokenizer is not safe to call from two threads at once, and the copy's padding side is its
+    own, so the harness's tokenizer is never touched."""
+    processor = copy.deepcopy(lm.processor)
+    processor.tokenizer.padding_side = "right"
+    return processor
+
+
+def _encode_unit(lm: HFMultimodalLM, processor, shares_prefix: bool, rows: list[_Row]):
+    """The processor's inputs for a work unit: its images decoded and prepared, contexts with
+    their image placeholders expanded, right-padded (a shared-prefix unit: its one context)."""
+    rows = rows[:1] if shares_prefix else rows
+    return processor(
+        text=[row.context for row in rows],
+        images=_processor_images(lm, rows),
+        padding="longest",
+        return_tensors="pt",
+    )
+
+
+def _score_batch(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tuple[float, bool]]]:
+    """One forward pass over ``rows`` (``encoding``: their ``_encode_unit``); per row,
     (log-likelihood, is-greedy) per member."""
     tokenizer = lm.tokenizer
-    saved_side, tokenizer.padding_side = tokenizer.padding_side, "right"
-    try:
-        encoding = lm.processor(
-            text=[row.context for row in rows],
-            images=images,
-            padding="longest",
-            return_tensors="pt",
-        )
-    finally:
-        tokenizer.padding_side = saved_side
-
     context_ids, context_mask = encoding.pop("input_ids"), encoding.pop("attention_mask")
     context_lens = context_mask.sum(dim=1).tolist()  # right padding: expanded context lengths
     lengths = [n + len(row.shared_continuation) for n, row in zip(context_lens, rows)]
@@ -193,11 +205,10 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row], images: list) -> list[lis
     return scored
 
 
-def _score_shared_prefix(lm: HFMultimodalLM, rows: list[_Row], images: list) -> list[list[tuple[float, bool]]]:
+def _score_shared_prefix(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tuple[float, bool]]]:
     """Rows with the same images and context (A1 multiple choice: one per option text): the
-    image + context prefix runs once with its key/value cache kept, and every continuation is
-    then read from that cache in one batch, instead of one full forward per option."""
-    encoding = lm.processor(text=[rows[0].context], images=images, return_tensors="pt")
+    image + context prefix (``encoding``) runs once with its key/value cache kept, and every
+    continuation is then read from that cache in one batch, instead of one full forward per option."""
     prefix_inputs = {
         k: v.to(lm.device, lm.model.dtype) if v.is_floating_point() else v.to(lm.device)
         for k, v in encoding.items()
@@ -265,20 +276,23 @@ def multimodal_loglikelihood(
         desc="Running loglikelihood requests with text+image input",
     )
 
-    def unit_images(unit):
-        shares_prefix, rows = unit
-        return _processor_images(lm, rows[:1] if shares_prefix else rows)
+    local = threading.local()
 
-    # Images of the next units are decoded in threads (Pillow releases the GIL) while the
-    # model runs; at most PREFETCH_BATCHES units of decoded images wait at any time.
+    def unit_inputs(unit):
+        if not hasattr(local, "processor"):
+            local.processor = _private_processor(lm)
+        return _encode_unit(lm, local.processor, *unit)
+
+    # The next units are decoded and run through the processor in threads (Pillow releases the
+    # GIL) while the model runs; at most PREFETCH_BATCHES units of inputs wait at any time.
     with ThreadPoolExecutor(max_workers=PREFETCH_BATCHES) as pool:
-        pending = deque(pool.submit(unit_images, unit) for unit in units[:PREFETCH_BATCHES])
+        pending = deque(pool.submit(unit_inputs, unit) for unit in units[:PREFETCH_BATCHES])
         for i, (shares_prefix, rows) in enumerate(units):
-            images = pending.popleft().result()
+            encoding = pending.popleft().result()
             if i + PREFETCH_BATCHES < len(units):
-                pending.append(pool.submit(unit_images, units[i + PREFETCH_BATCHES]))
+                pending.append(pool.submit(unit_inputs, units[i + PREFETCH_BATCHES]))
             with torch.no_grad():
-                scored = (_score_shared_prefix if shares_prefix else _score_batch)(lm, rows, images)
+                scored = (_score_shared_prefix if shares_prefix else _score_batch)(lm, rows, encoding)
             for row, answers in zip(rows, scored):
                 for (index, _), answer in zip(row.members, answers):
                     results[index] = answer

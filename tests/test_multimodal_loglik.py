@@ -155,9 +155,9 @@ def test_shared_prefix_cache_equals_a_full_forward_per_option(fixture, request, 
     real = hook_module._score_shared_prefix
     groups = []
 
-    def counting(lm, rows, images):
+    def counting(lm, rows, encoding):
         groups.append(len(rows))
-        return real(lm, rows, images)
+        return real(lm, rows, encoding)
 
     monkeypatch.setattr(hook_module, "_score_shared_prefix", counting)
 

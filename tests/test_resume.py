@@ -11,19 +11,19 @@ def test_a3_run_that_died_halfway_resumes_from_the_cache(signal_model, tmp_path,
     real_score_batch = hf_multimodal_loglik._score_batch
     forwards = {"batches": 0, "images": 0}
 
-    def dies_at_the_sixth_batch(lm, rows, images):
+    def dies_at_the_sixth_batch(lm, rows, encoding):
         forwards["batches"] += 1
         if forwards["batches"] == 6:
             raise RuntimeError("killed")
-        return real_score_batch(lm, rows, images)
+        return real_score_batch(lm, rows, encoding)
 
     monkeypatch.setattr(hf_multimodal_loglik, "_score_batch", dies_at_the_sixth_batch)
     with pytest.raises(RuntimeError, match="killed"):
         run_lm_eval(["qbench_a3_demo"], signal_model, batch_size=4, use_cache=str(tmp_path / "cache"))
 
-    def counting(lm, rows, images):
+    def counting(lm, rows, encoding):
         forwards["images"] += len(rows)
-        return real_score_batch(lm, rows, images)
+        return real_score_batch(lm, rows, encoding)
 
     monkeypatch.setattr(hf_multimodal_loglik, "_score_batch", counting)
     resumed = run_lm_eval(["qbench_a3_demo"], signal_model, batch_size=4, use_cache=str(tmp_path / "cache"))
