@@ -133,17 +133,26 @@ def _write_labels(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def ensure_demo_a3_dataset() -> Path:
-    """Path of the converted demo dataset, building it on first use."""
-    out = cache_dir() / f"demo-data-v{DEMO_VERSION}"
-    path = out / DEMO_DATABASE.name
+def _built_once(folder: str, name: str, labels: str, rows_of, convert) -> Path:
+    """The demo dataset ``name`` in the cache, converted on first use: the demo images and
+    ``rows_of(items)`` written as the labels file ``labels`` go to ``convert(labels_path,
+    images_dir, out_dir)``."""
+    out = cache_dir() / f"demo-data-v{DEMO_VERSION}" / folder
+    path = out / name
     if not (path / "README.md").is_file():
         with tempfile.TemporaryDirectory() as tmp:
             items = _write_demo_images(Path(tmp))
-            rows = [{"img_path": item.img_path, "gt_score": item.mos} for item in items]
-            labels = _write_labels(Path(tmp) / DEMO_DATABASE.official_labels, rows)
-            convert_a3(DEMO_DATABASE, labels, tmp, out)
+            convert(_write_labels(Path(tmp) / labels, rows_of(items)), tmp, out)
     return path
+
+
+def ensure_demo_a3_dataset() -> Path:
+    """Path of the converted demo dataset, building it on first use."""
+    return _built_once(
+        "", DEMO_DATABASE.name, DEMO_DATABASE.official_labels,
+        lambda items: [{"img_path": item.img_path, "gt_score": item.mos} for item in items],
+        lambda labels, images, out: convert_a3(DEMO_DATABASE, labels, images, out),
+    )
 
 
 # What each source photo shows, for the in-context questions; "camera" is a grey-scale photo.
@@ -188,15 +197,11 @@ def demo_question(index: int, item: DemoImage) -> dict:
 
 def ensure_demo_a1_dataset() -> Path:
     """Path of the demo LLVisionQA-format dataset (split ``dev``), building it on first use."""
-    out = cache_dir() / f"demo-data-v{DEMO_VERSION}" / "a1"
-    path = out / DATASET_NAME
-    if not (path / "README.md").is_file():
-        with tempfile.TemporaryDirectory() as tmp:
-            items = _write_demo_images(Path(tmp))
-            rows = [demo_question(i, item) for i, item in enumerate(items)]
-            labels = _write_labels(Path(tmp) / "llvisionqa_demo.json", rows)
-            convert_a1(labels, tmp, "dev", out, facts=DEMO_A1_FACTS)
-    return path
+    return _built_once(
+        "a1", DATASET_NAME, "llvisionqa_demo.json",
+        lambda items: [demo_question(i, item) for i, item in enumerate(items)],
+        lambda labels, images, out: convert_a1(labels, images, "dev", out, facts=DEMO_A1_FACTS),
+    )
 
 
 DEMO_A2_FACTS = CardFacts(
@@ -229,13 +234,9 @@ def demo_golden_description(item: DemoImage) -> str:
 
 def ensure_demo_a2_dataset() -> Path:
     """Path of the demo LLDescribe-format dataset (split ``test``), building it on first use."""
-    out = cache_dir() / f"demo-data-v{DEMO_VERSION}" / "a2"
-    path = out / LLDESCRIBE_NAME
-    if not (path / "README.md").is_file():
-        with tempfile.TemporaryDirectory() as tmp:
-            items = _write_demo_images(Path(tmp))
-            rows = [{"img_path": item.img_path, "golden_description": demo_golden_description(item)}
-                    for item in items]
-            golden = _write_labels(Path(tmp) / "lldescribe_demo_golden.json", rows)
-            convert_a2(tmp, out, golden, facts=DEMO_A2_FACTS)
-    return path
+    return _built_once(
+        "a2", LLDESCRIBE_NAME, "lldescribe_demo_golden.json",
+        lambda items: [{"img_path": item.img_path, "golden_description": demo_golden_description(item)}
+                       for item in items],
+        lambda golden, images, out: convert_a2(images, out, golden, facts=DEMO_A2_FACTS),
+    )
