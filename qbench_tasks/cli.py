@@ -13,16 +13,13 @@ DEMO_TASKS = "qbench_demo"  # the tag of every demo task
 
 
 def run_lm_eval(lm_eval_args: list[str]) -> None:
-    """``lm_eval`` with the Q-Bench include path preset and the Q-Bench models registered."""
-    if any(arg == "--include_path" or arg.startswith("--include_path=") for arg in lm_eval_args):
-        raise SystemExit(
-            "qbench run sets --include_path to the Q-Bench tasks itself; "
-            "to add other task folders, call lm_eval with an --include_path that holds both"
-        )
-    import model_wrappers  # noqa: F401 - registers hf-multimodal-loglik with lm-eval
+    """``lm_eval run`` with the Q-Bench tasks and models added, even where the start-up hook is
+    turned off (``QBENCH_LM_EVAL_AUTOLOAD=0``); a user's ``--include_path`` is added beside them."""
+    import qbench_lm_eval_autoload
     from lm_eval.__main__ import cli_evaluate
 
-    sys.argv = ["lm_eval", "run", *lm_eval_args, "--include_path", str(TASKS_DIR)]
+    qbench_lm_eval_autoload.install()
+    sys.argv = ["lm_eval", "run", *lm_eval_args]
     cli_evaluate()
 
 

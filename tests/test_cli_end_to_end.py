@@ -40,8 +40,8 @@ def lm_eval_args(model_dir, output_path, *extra):
             "--output_path", str(output_path), *extra]
 
 
-def test_plain_lm_eval_hf_multimodal_and_qbench_run_loglik_agree(tasks_dir, signal_model, tmp_path):
-    plain = run(str(BIN / "lm_eval"), "--include_path", tasks_dir, "--tasks", "qbench_a3_demo",
+def test_plain_lm_eval_hf_multimodal_and_qbench_run_loglik_agree(signal_model, tmp_path):
+    plain = run(str(BIN / "lm_eval"), "--tasks", "qbench_a3_demo",
                 "--model", "hf-multimodal", *lm_eval_args(signal_model, tmp_path / "plain"))
     assert "qbench_a3_demo" in plain.stdout and "srcc" in plain.stdout and "plcc" in plain.stdout
     wrapped = run(str(BIN / "qbench"), "run", "--tasks", "qbench_a3_demo",
@@ -53,9 +53,8 @@ def test_plain_lm_eval_hf_multimodal_and_qbench_run_loglik_agree(tasks_dir, sign
     assert (a["srcc,none"], a["plcc,none"]) == pytest.approx((b["srcc,none"], b["plcc,none"]), abs=1e-9)
 
 
-def test_qbench_task_beside_a_text_task_in_one_call(tasks_dir, signal_model, text_task_dir, tmp_path):
-    text_yaml = text_task_dir / "qbench_test_text_mc.yaml"
-    run(str(BIN / "lm_eval"), "--include_path", tasks_dir, "--tasks", f"qbench_a3_demo,{text_yaml}",
+def test_qbench_run_adds_a_users_include_path_beside_the_qbench_tasks(signal_model, text_task_dir, tmp_path):
+    run(str(BIN / "qbench"), "run", "--include_path", str(text_task_dir), "--tasks", "qbench_a3_demo,qbench_test_text_mc",
         "--model", "hf-multimodal", *lm_eval_args(signal_model, tmp_path / "both"))
     both = results_file(tmp_path / "both")["results"]
     alone = run_lm_eval(["qbench_test_text_mc"], signal_model, extra_include=[text_task_dir])["results"]
@@ -63,22 +62,17 @@ def test_qbench_task_beside_a_text_task_in_one_call(tasks_dir, signal_model, tex
     assert both["qbench_a3_demo"]["srcc,none"] > 0.8
 
 
-def test_apply_chat_template_through_the_cli(tasks_dir, signal_model, tmp_path):
-    run(str(BIN / "lm_eval"), "--include_path", tasks_dir, "--tasks", "qbench_a3_demo",
+def test_apply_chat_template_through_the_cli(signal_model, tmp_path):
+    run(str(BIN / "lm_eval"), "--tasks", "qbench_a3_demo",
         "--model", "hf-multimodal", *lm_eval_args(signal_model, tmp_path, "--apply_chat_template"))
     assert results_file(tmp_path)["results"]["qbench_a3_demo"]["srcc,none"] > 0.8
 
 
-def test_missing_data_is_a_clear_error(tasks_dir, tiny_model, tmp_path):
-    proc = run(str(BIN / "lm_eval"), "--include_path", tasks_dir, "--tasks", "qbench_a3_koniq",
+def test_missing_data_is_a_clear_error(tiny_model, tmp_path):
+    proc = run(str(BIN / "lm_eval"), "--tasks", "qbench_a3_koniq",
                "--model", "hf-multimodal", *lm_eval_args(tiny_model, tmp_path), check=False)
     assert proc.returncode != 0
     assert "qbench convert a3 --database koniq --labels koniq.json" in proc.stderr
-
-
-def test_qbench_run_refuses_a_second_include_path(tmp_path):
-    proc = run(str(BIN / "qbench"), "run", "--include_path", str(tmp_path), "--tasks", "x", check=False)
-    assert proc.returncode != 0 and "sets --include_path" in proc.stderr
 
 
 def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
@@ -95,10 +89,12 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
                      "qbench_tasks/data_cards/llvisionqa.md", "qbench_tasks/a3/_template_yaml", "qbench_tasks/a3/_qbench_a3.yaml",
                      "qbench_tasks/a3/qbench_a3_koniq.yaml", "qbench_tasks/a3/utils.py",
                      "qbench_tasks/demo/qbench_a3_demo.yaml", "qbench_tasks/data_cards/qbench_a3.md",
-                     "model_wrappers/hf_multimodal_loglik.py"):
+                     "model_wrappers/hf_multimodal_loglik.py", "qbench-lm-eval.pth", "qbench_lm_eval_autoload.py"):
         assert expected in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "qbench = qbench_tasks.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    declared = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "qbench = qbench_tasks.cli:main" in declared
+    assert "[lm_eval.models]\nclip-iqa = model_wrappers.iqa_baselines:CLIPIQALM" in declared
 
 
 def test_qbench_demo_prints_the_results_table():
@@ -109,12 +105,12 @@ def test_qbench_demo_prints_the_results_table():
         assert f"|{metric}" in proc.stdout.replace(" ", "")
 
 
-def test_a2_generate_then_judge_and_export_the_logged_samples(tasks_dir, tiny_model, tmp_path):
+def test_a2_generate_then_judge_and_export_the_logged_samples(tiny_model, tmp_path):
     """lm_eval writes the descriptions (no judge: predict-only); qbench judge scores them later
     with a local hf judge, and qbench export a2 writes the submission file."""
     from model_wrappers.fixture_models import cached_fixture
 
-    proc = run(str(BIN / "lm_eval"), "--include_path", tasks_dir, "--tasks", "qbench_a2_demo",
+    proc = run(str(BIN / "lm_eval"), "--tasks", "qbench_a2_demo",
                "--model", "hf-multimodal", "--limit", "6", "--log_samples",
                *lm_eval_args(tiny_model, tmp_path / "run"))
     assert "no judge configured" in proc.stderr and "empty_rate" in proc.stdout
@@ -147,7 +143,7 @@ def test_qbench_convert_a2_reports_a_missing_image(tmp_path):
     assert proc.returncode != 0 and "row 0 (x.jpg): image file" in proc.stderr and "--skip-bad" in proc.stderr
 
 
-def test_killed_generation_run_resumes_mid_way_with_use_cache(tasks_dir, signal_model, tmp_path):
+def test_killed_generation_run_resumes_mid_way_with_use_cache(signal_model, tmp_path):
     """SIGKILL an lm_eval run once its first chunk of A1 answers is stored; the rerun generates
     only the rest and logs the same answers as a run that was never interrupted."""
     import signal
@@ -157,7 +153,7 @@ def test_killed_generation_run_resumes_mid_way_with_use_cache(tasks_dir, signal_
     from model_wrappers.resumable_generation import RESUME_CHUNK
 
     def command(out, *extra):
-        return [str(BIN / "lm_eval"), "--include_path", tasks_dir, "--tasks", "qbench_a1_demo",
+        return [str(BIN / "lm_eval"), "--tasks", "qbench_a1_demo",
                 "--model", "hf-multimodal", "--log_samples", *lm_eval_args(signal_model, out), *extra]
 
     cache = tmp_path / "cache"
