@@ -52,7 +52,7 @@ def run(lm: HFMultimodalLM, share_prefix: bool) -> tuple[float, int, int, list[f
 
 
 def main() -> None:
-    model_wrappers.install_hf_multimodal_hooks()
+    model_wrappers.install_lm_eval_hooks()
     lm = HFMultimodalLM(pretrained=str(cached_fixture("signal")), device="cpu", batch_size=8)
     run(lm, True)  # warm-up
     rows = {"per-option forwards": run(lm, False), "shared prefix cache": run(lm, True)}

@@ -71,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=500)
     args = parser.parse_args()
-    model_wrappers.install_hf_multimodal_hooks()
+    model_wrappers.install_lm_eval_hooks()
     model_dir = cached_fixture("signal")
     torch.set_num_threads(torch.get_num_threads())
     with tempfile.TemporaryDirectory() as tmp:

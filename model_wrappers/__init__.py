@@ -5,10 +5,12 @@
 * ``niqe``, ``clip-iqa``: IQA baselines for the A3 tasks (``iqa_baselines``).
 * ``qbench-protocol``: a module written to the Q-Bench submission protocol (``qbench_protocol``).
 
-``install_hf_multimodal_hooks`` gives lm-eval's own ``hf-multimodal`` the same two abilities
-(version-gated; called when Q-Bench task code loads).
+``install_lm_eval_hooks`` gives lm-eval's own ``hf-multimodal`` the same two abilities, and lm-eval's
+results the standard errors of Q-Bench's aggregations (version-gated; called when Q-Bench task code
+loads).
 """
 
+from model_wrappers.aggregation_stderr import install_aggregation_stderr_hook
 from model_wrappers.hf_multimodal_loglik import (
     HFMultimodalLoglikLM,
     install_hf_multimodal_loglikelihood_hook,
@@ -18,10 +20,11 @@ from model_wrappers.qbench_protocol import QBenchProtocolLM
 from model_wrappers.resumable_generation import install_resumable_generation_hook
 
 
-def install_hf_multimodal_hooks() -> None:
+def install_lm_eval_hooks() -> None:
     install_hf_multimodal_loglikelihood_hook()
     install_resumable_generation_hook()
+    install_aggregation_stderr_hook()
 
 
-__all__ = ["CLIPIQALM", "HFMultimodalLoglikLM", "NIQELM", "QBenchProtocolLM", "install_hf_multimodal_hooks",
+__all__ = ["CLIPIQALM", "HFMultimodalLoglikLM", "NIQELM", "QBenchProtocolLM", "install_lm_eval_hooks",
            "install_hf_multimodal_loglikelihood_hook"]

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from qbench_tasks.a2_judge import DIMENSIONS, SCORES
 from qbench_tasks.aggregations import mean_of_present
+from qbench_tasks.bootstrap import mean_replicates, replicate_stderr, with_stderr
 
 
 def item_metrics(judged: dict) -> dict:
@@ -40,6 +43,13 @@ def process_results(doc: dict, results: Sequence[dict]) -> dict:
     return item_metrics(results[0])
 
 
+def total_stderr(items: Sequence[dict], resamples: int) -> float:
+    """Bootstrap over descriptions: each resample's total is the sum of its dimension means."""
+    values = np.array([[np.nan if item[d] is None else item[d] for item in items] for d in DIMENSIONS])
+    return replicate_stderr(mean_replicates(values, resamples).sum(axis=0))
+
+
+@with_stderr(total_stderr)
 def total(items: Sequence[dict]) -> float:
     """Aggregation of ``total``: the sum over dimensions of each dimension's mean score."""
     return sum(mean_of_present([item[dimension] for item in items]) for dimension in DIMENSIONS)

@@ -10,7 +10,10 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from scipy import special, stats
+
+from qbench_tasks.bootstrap import correlation_replicates, replicate_stderr, with_stderr
 
 log = logging.getLogger(__name__)
 
@@ -63,37 +66,58 @@ def _unzip(items: Sequence[ScoredItem]) -> tuple[list[float], list[float]]:
     return [item[0] for item in items], [item[1] for item in items]
 
 
+def cgiqa_halves(img_paths: Sequence[str]) -> list[list[int]]:
+    """Indices of the game half and of the movie half, those present (the official CGIQA-6K
+    figure is the mean over the two)."""
+    halves: dict[str, list[int]] = {prefix: [] for prefix in CGIQA_HALVES}
+    for index, img_path in enumerate(img_paths):
+        prefix = next((p for p in CGIQA_HALVES if img_path.startswith(p)), None)
+        if prefix is None:
+            raise ValueError(
+                f"CGIQA-6K item {img_path!r} is neither a game_* nor a movie_* image; "
+                "the official score averages the two halves"
+            )
+        halves[prefix].append(index)
+    present = [h for h in halves.values() if h]
+    if len(present) < len(halves):
+        log.warning("CGIQA-6K: only %d of 2 halves present; averaging those", len(present))
+    return present
+
+
+def correlation_stderr(name: str, by_cgiqa_half: bool = False) -> Callable[[Sequence[ScoredItem], int], float]:
+    """Bootstrap standard error of SRCC or PLCC over images (within each CGIQA-6K half)."""
+    def stderr(items: Sequence[ScoredItem], resamples: int) -> float:
+        scores, mos = _unzip(items)
+        strata = cgiqa_halves([item[2] for item in items]) if by_cgiqa_half else [range(len(items))]
+        strata = [np.asarray(stratum) for stratum in strata]
+        return replicate_stderr(correlation_replicates(name, [scores], mos, strata, resamples)[0])
+    return stderr
+
+
+@with_stderr(correlation_stderr("srcc"))
 def srcc(items: Sequence[ScoredItem]) -> float:
     """Spearman rank correlation between model scores and MOS."""
     return _correlation("SRCC", stats.spearmanr, *_unzip(items))
 
 
+@with_stderr(correlation_stderr("plcc"))
 def plcc(items: Sequence[ScoredItem]) -> float:
     """Pearson linear correlation between raw model scores and MOS."""
     return _correlation("PLCC", stats.pearsonr, *_unzip(items))
 
 
 def _mean_over_cgiqa_halves(metric: Callable, items: Sequence[ScoredItem]) -> float:
-    halves: dict[str, list[ScoredItem]] = {prefix: [] for prefix in CGIQA_HALVES}
-    for item in items:
-        prefix = next((p for p in CGIQA_HALVES if item[2].startswith(p)), None)
-        if prefix is None:
-            raise ValueError(
-                f"CGIQA-6K item {item[2]!r} is neither a game_* nor a movie_* image; "
-                "the official score averages the two halves"
-            )
-        halves[prefix].append(item)
-    present = [h for h in halves.values() if h]
-    if len(present) < len(halves):
-        log.warning("CGIQA-6K: only %d of 2 halves present; averaging those", len(present))
-    return sum(metric(h) for h in present) / len(present) if present else math.nan
+    present = cgiqa_halves([item[2] for item in items])
+    return sum(metric([items[i] for i in half]) for half in present) / len(present) if present else math.nan
 
 
+@with_stderr(correlation_stderr("srcc", by_cgiqa_half=True))
 def srcc_cgiqa(items: Sequence[ScoredItem]) -> float:
     """SRCC on game and movie frames separately, averaged (official CGIQA-6K rule)."""
     return _mean_over_cgiqa_halves(srcc, items)
 
 
+@with_stderr(correlation_stderr("plcc", by_cgiqa_half=True))
 def plcc_cgiqa(items: Sequence[ScoredItem]) -> float:
     """PLCC on game and movie frames separately, averaged (official CGIQA-6K rule)."""
     return _mean_over_cgiqa_halves(plcc, items)

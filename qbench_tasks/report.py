@@ -2,9 +2,14 @@
 
 Writes ``report.md`` with the A3 table (rows: models; columns: the seven databases as the paper
 heads them; cells "SRCC/PLCC" to 3 decimals) and the A1 table (accuracy per question type,
-per concern, and overall, from ``qbench_a1_dev``), the best value of each column in bold and
-missing tasks as empty cells. From logged samples it draws, per A3 database, model score against
-MOS, and per model the A1 accuracies by category.
+per concern, and overall, from ``qbench_a1_dev``), missing tasks as empty cells. Each figure
+carries its 95% interval (+/- 1.96 of the standard error lm-eval wrote beside it). The best of a
+column is bold only where its difference from every other model is resolved (its 95% interval
+excludes 0: a paired bootstrap over the images both models scored, from their logged samples,
+else the two standard errors combined); models tied for best are in italics. Per A3 database,
+the paired comparisons of every two models with samples are listed. From logged samples it
+also draws, per A3 database, model score against MOS, and per model the A1 accuracies by
+category.
 """
 
 from __future__ import annotations
@@ -16,6 +21,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from qbench_tasks import a3_scoring
+from qbench_tasks.bootstrap import (
+    MAX_RESAMPLES, Z_95, correlation_replicates, percentile_interval, resolved,
+)
 from qbench_tasks.databases import A3_DATABASES
 
 A1_TASK = "qbench_a1_dev"
@@ -43,6 +54,9 @@ class ModelResults:
     def metric(self, task: str, name: str) -> float | None:
         value = self.results.get(task, {}).get(f"{name},none")
         return value if isinstance(value, (int, float)) and not math.isnan(value) else None
+
+    def stderr(self, task: str, name: str) -> float | None:
+        return self.metric(task, f"{name}_stderr")
 
 
 def _stamp(path: Path) -> str | None:
@@ -86,16 +100,44 @@ def attach_samples(models: list[tuple[Path, ModelResults]], samples: list[Path])
         owner.samples[task] = sample_file
 
 
-def _best(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
+# One figure of one model in a table column.
+Entry = tuple[float | None, float | None]  # (value, standard error)
 
 
-def _cell(value: float | None, best: float | None, fmt: str) -> str:
+def _column_marks(entries: list[Entry], paired: dict[int, dict[int, bool]] | None = None) -> list[str]:
+    """Per model: "bold" (best, resolved from every other model), "italic" (tied for best) or "".
+
+    ``paired[i][j]`` says whether a paired comparison resolved models i and j; other pairs are
+    resolved when the difference's interval from the two standard errors excludes 0.
+    """
+    present = [i for i, (value, _) in enumerate(entries) if value is not None]
+    if not present:
+        return [""] * len(entries)
+    best = max(present, key=lambda i: entries[i][0])
+
+    def resolved_from_best(j: int) -> bool:
+        if paired and j in paired.get(best, {}):
+            return paired[best][j]
+        (best_value, best_se), (value, se) = entries[best], entries[j]
+        if best_se is None or se is None:
+            return False
+        half_width = Z_95 * math.hypot(best_se, se)
+        return resolved((best_value - value - half_width, best_value - value + half_width))
+
+    tied = [j for j in present if j != best and not resolved_from_best(j)]
+    marks = [""] * len(entries)
+    for i in [best, *tied]:
+        marks[i] = "italic" if tied else "bold"
+    return marks
+
+
+def _cell(entry: Entry, mark: str, fmt: str, scale: float = 1.0) -> str:
+    value, se = entry
     if value is None:
         return ""
-    text = format(value, fmt)
-    return f"**{text}**" if value == best else text
+    text = format(scale * value, fmt)
+    text = {"bold": f"**{text}**", "italic": f"*{text}*"}.get(mark, text)
+    return text if se is None else f"{text}±{format(scale * Z_95 * se, fmt)}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -104,16 +146,64 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def a3_table(models: list[ModelResults]) -> str:
+MARKS_NOTE = ("± is the half-width of the 95% interval. Bold: best, and resolved from every other "
+              "model (the 95% interval of the difference excludes 0); italics: tied for best.")
+
+
+@dataclass
+class PairedComparison:
+    database: str
+    first: int  # model indices
+    second: int
+    images: int  # scored by both
+    differences: dict[str, tuple[float, tuple[float, float]]]  # metric -> (first - second, interval)
+
+
+def paired_comparisons(models: list[ModelResults]) -> list[PairedComparison]:
+    """Per A3 database, every two models with logged samples, on the images both scored: the
+    SRCC and PLCC differences with paired-bootstrap 95% intervals."""
+    comparisons = []
+    for db in A3_DATABASES.values():
+        points = {i: {item[2]: item for item in _read_a3_items(m.samples[db.task])}
+                  for i, m in enumerate(models) if db.task in m.samples}
+        for first in points:
+            for second in (j for j in points if j > first):
+                shared = [path for path in points[first] if path in points[second]]
+                if len(shared) < 3:
+                    continue
+                items = [[points[i][path] for path in shared] for i in (first, second)]
+                strata = a3_scoring.cgiqa_halves(shared) if db.name == "cgiqa6k" else [range(len(shared))]
+                strata = [np.asarray(stratum) for stratum in strata]
+                scores = [[item[0] for item in model_items] for model_items in items]
+                mos = [item[1] for item in items[0]]
+                differences = {}
+                for name in ("srcc", "plcc"):
+                    figure = getattr(a3_scoring, f"{name}_cgiqa" if db.name == "cgiqa6k" else name)
+                    replicates = correlation_replicates(name, scores, mos, strata, MAX_RESAMPLES)
+                    differences[name] = (figure(items[0]) - figure(items[1]),
+                                         percentile_interval(replicates[0] - replicates[1]))
+                comparisons.append(PairedComparison(db.name, first, second, len(shared), differences))
+    return comparisons
+
+
+def _paired_resolution(comparisons: list[PairedComparison], database: str, metric: str) -> dict[int, dict[int, bool]]:
+    found: dict[int, dict[int, bool]] = {}
+    for c in comparisons:
+        if c.database == database:
+            is_resolved = resolved(c.differences[metric][1])
+            found.setdefault(c.first, {})[c.second] = found.setdefault(c.second, {})[c.first] = is_resolved
+    return found
+
+
+def a3_table(models: list[ModelResults], comparisons: list[PairedComparison] = ()) -> str:
     columns = []
     for db in A3_DATABASES.values():
-        srcc = [m.metric(db.task, "srcc") for m in models]
-        plcc = [m.metric(db.task, "plcc") for m in models]
-        best_s, best_p = _best(srcc), _best(plcc)
-        columns.append([
-            "" if s is None and p is None else f"{_cell(s, best_s, '.3f')}/{_cell(p, best_p, '.3f')}"
-            for s, p in zip(srcc, plcc)
-        ])
+        cells = []
+        for name in ("srcc", "plcc"):
+            entries = [(m.metric(db.task, name), m.stderr(db.task, name)) for m in models]
+            marks = _column_marks(entries, _paired_resolution(comparisons, db.name, name))
+            cells.append([_cell(entry, mark, ".3f") for entry, mark in zip(entries, marks)])
+        columns.append(["" if not s and not p else f"{s}/{p}" for s, p in zip(*cells)])
     rows = [[m.name, *(column[i] for column in columns)] for i, m in enumerate(models)]
     return _table(["Model", *(db.title for db in A3_DATABASES.values())], rows)
 
@@ -121,29 +211,37 @@ def a3_table(models: list[ModelResults]) -> str:
 def a1_table(models: list[ModelResults]) -> str:
     columns = []
     for metric in A1_COLUMNS:
-        values = [m.metric(A1_TASK, metric) for m in models]
-        best = _best(values)
-        columns.append([_cell(None if v is None else 100 * v, None if best is None else 100 * best, ".2f")
-                        for v in values])
+        entries = [(m.metric(A1_TASK, metric), m.stderr(A1_TASK, metric)) for m in models]
+        columns.append([_cell(entry, mark, ".2f", 100) for entry, mark in zip(entries, _column_marks(entries))])
     rows = [[m.name, *(column[i] for column in columns)] for i, m in enumerate(models)]
     return _table(["Model", *A1_COLUMNS.values()], rows)
+
+
+def comparisons_table(models: list[ModelResults], comparisons: list[PairedComparison]) -> str:
+    def difference(value: float, interval: tuple[float, float]) -> str:
+        verdict = "resolved" if resolved(interval) else "not resolved"
+        return f"{value:+.3f} [{interval[0]:+.3f}, {interval[1]:+.3f}] {verdict}"
+
+    rows = [[A3_DATABASES[c.database].title, f"{models[c.first].name} − {models[c.second].name}", str(c.images),
+             *(difference(*c.differences[name]) for name in ("srcc", "plcc"))] for c in comparisons]
+    return _table(["Database", "Models", "Images", "SRCC difference [95%]", "PLCC difference [95%]"], rows)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "model"
 
 
-def _read_a3_points(path: Path) -> tuple[list[float], list[float]]:
-    scores, mos = [], []
+def _read_a3_items(path: Path) -> list[tuple[float, float, str]]:
+    """(model score, MOS, img_path) per logged A3 sample."""
+    items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                score, value, _ = json.loads(line)["srcc"]
+                score, value, img_path = json.loads(line)["srcc"]
+                items.append((float(score), float(value), str(img_path)))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
                 raise ValueError(f"{path}: line {number} is not an A3 sample ({err})") from None
-            scores.append(score)
-            mos.append(value)
-    return scores, mos
+    return items
 
 
 def plot_a3_scatter(models: list[ModelResults], out: Path) -> list[Path]:
@@ -160,7 +258,8 @@ def plot_a3_scatter(models: list[ModelResults], out: Path) -> list[Path]:
             continue
         fig, axes = plt.subplots(1, len(having), figsize=(4 * len(having), 3.6), squeeze=False)
         for ax, model in zip(axes[0], having):
-            scores, mos = _read_a3_points(model.samples[db.task])
+            items = _read_a3_items(model.samples[db.task])
+            scores, mos = [item[0] for item in items], [item[1] for item in items]
             ax.scatter(mos, scores, s=6, alpha=0.6)
             srcc, plcc = model.metric(db.task, "srcc"), model.metric(db.task, "plcc")
             subtitle = "" if srcc is None else f"\nSRCC {srcc:.3f} / PLCC {plcc:.3f}"
@@ -220,11 +319,15 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     scatter = plot_a3_scatter(ordered, out)
     bars = plot_a1_bars(ordered, out)
+    comparisons = paired_comparisons(ordered)
     parts = [
         "# Q-Bench results", "",
-        "## A3: assessment (SRCC/PLCC)", "", a3_table(ordered), "",
-        f"## A1: perception (accuracy %, {A1_TASK})", "", a1_table(ordered), "",
+        "## A3: assessment (SRCC/PLCC)", "", a3_table(ordered, comparisons), "",
+        f"## A1: perception (accuracy %, {A1_TASK})", "", a1_table(ordered), "", MARKS_NOTE, "",
     ]
+    if comparisons:
+        parts += ["## A3: paired comparisons (bootstrap over the images both models scored)", "",
+                  comparisons_table(ordered, comparisons), ""]
     if scatter or bars:
         parts += ["## Plots", ""]
         parts += [f"![{path.stem}]({path.name})" for path in [*scatter, *([bars] if bars else [])]]

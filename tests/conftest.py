@@ -90,7 +90,8 @@ def official_a3_labels() -> Path:
 
 
 def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metadata=None,
-                apply_chat_template=False, extra_include=(), log_samples=True, limit=None, use_cache=None):
+                apply_chat_template=False, extra_include=(), log_samples=True, limit=None, use_cache=None,
+                bootstrap_iters=100000):
     """lm-eval's simple_evaluate on the Q-Bench include path, in this process."""
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -110,6 +111,7 @@ def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metada
         apply_chat_template=apply_chat_template,
         limit=limit,
         use_cache=use_cache,
+        bootstrap_iters=bootstrap_iters,
     )
 
 

@@ -3,7 +3,7 @@
 import datasets
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
-from model_wrappers import install_hf_multimodal_hooks
+from model_wrappers import install_lm_eval_hooks
 from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, converted_dataset_path
 from qbench_tasks.demo_data import ensure_demo_a1_dataset
 from qbench_tasks.hf_dataset import with_constant_columns
@@ -13,7 +13,7 @@ from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
 
 # Loading a Q-Bench task is the moment to let plain --model hf-multimodal score images (the
 # multiple-choice task asks for log-likelihoods): see model_wrappers.hf_multimodal_loglik.
-install_hf_multimodal_hooks()
+install_lm_eval_hooks()
 
 CONVERT_COMMAND = (
     "qbench convert a1 --labels llvisionqa_dev.json --images <LLVisionQA images folder> "

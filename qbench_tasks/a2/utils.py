@@ -2,7 +2,7 @@
 
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
-from model_wrappers import install_hf_multimodal_hooks
+from model_wrappers import install_lm_eval_hooks
 
 from qbench_tasks.a2_judge import JUDGE_FIELD, JudgeSpec
 from qbench_tasks.convert import LLDESCRIBE_NAME
@@ -12,7 +12,7 @@ from qbench_tasks.lazy_images import load_detached
 from qbench_tasks.prompts import A2_PROMPT
 
 # Loading a Q-Bench task is the moment to make --use_cache resume image generation mid-way.
-install_hf_multimodal_hooks()
+install_lm_eval_hooks()
 
 CONVERT_COMMAND = (
     "qbench convert a2 --images <LLDescribe images folder> [--golden golden.json] --out DATA_DIR"

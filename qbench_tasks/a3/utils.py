@@ -1,6 +1,6 @@
 """Task glue the A3 YAMLs reference with ``!function utils.<name>``."""
 
-from model_wrappers import install_hf_multimodal_hooks
+from model_wrappers import install_lm_eval_hooks
 from qbench_tasks.data_location import converted_dataset_path
 from qbench_tasks.databases import get_database
 from qbench_tasks.demo_data import DEMO_DATABASE, ensure_demo_a3_dataset
@@ -9,7 +9,7 @@ from qbench_tasks.prompts import a3_prompt_fields
 
 # lm-eval builds the model before it loads tasks but asks it for log-likelihoods after, so
 # loading a Q-Bench task is the moment to let plain --model hf-multimodal score images.
-install_hf_multimodal_hooks()
+install_lm_eval_hooks()
 
 
 def load_a3(database: str, **metadata):
