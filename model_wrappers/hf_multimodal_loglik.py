@@ -40,6 +40,7 @@ from lm_eval.models.utils import Collator, flatten_image_list, replace_placehold
 from packaging.version import Version
 from tqdm import tqdm
 
+from model_wrappers.image_placeholder import use_processor_image_marker
 from qbench_tasks.lazy_images import decoded
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,30 @@ def _split_continuation(lm: HFMultimodalLM, context: str, continuation: str) -> 
     return context, continuation_ids
 
 
+def report_choice_word_tokens(lm: HFMultimodalLM, words: dict[str, list[int]]) -> None:
+    """Log, once per process and model, how the A3 choice words tokenise after the prompt. The
+    official A3 score reads one next-token logit per word; a word of several tokens is scored by
+    its whole log-likelihood (the sum over its tokens), which the log says, so that no model is
+    silently scored on a different quantity."""
+    reported = lm.__dict__.setdefault("_qbench_reported_words", set())
+    fresh = {word: ids for word, ids in words.items() if word not in reported}
+    if not fresh:
+        return
+    reported.update(fresh)
+    split = {word: ids for word, ids in fresh.items() if len(ids) > 1}
+    pieces = ", ".join(f"{word!r} = {lm.tokenizer.convert_ids_to_tokens(ids)}" for word, ids in fresh.items())
+    if split:
+        log.warning("Q-Bench A3 choice words for this model: %s. %s more than one token: the A3 score "
+                    "uses each word's whole log-likelihood (the sum over its tokens), not the one "
+                    "next-token logit the official score reads.", pieces, " and ".join(map(repr, split)))
+    else:
+        log.info("Q-Bench A3 choice words for this model: %s (one token each, as the official score reads).",
+                 pieces)
+
+
 def _rows(lm: HFMultimodalLM, requests: list[Instance]) -> list[_Row]:
     rows: dict[tuple, _Row] = {}
+    choice_words: dict[str, list[int]] = {}
     for index, request in enumerate(requests):
         context, continuation, aux = request.args
         if not context:
@@ -100,11 +123,15 @@ def _rows(lm: HFMultimodalLM, requests: list[Instance]) -> list[_Row]:
             )
         images = list(aux["visual"])[: lm.max_images]
         context, continuation_ids = _split_continuation(lm, context, continuation)
+        if "choice_words" in (request.doc or {}):  # an A3 document
+            choice_words[continuation] = continuation_ids
         # The harness hands every continuation of a document the same image objects.
         key = (tuple(map(id, images)), context, tuple(continuation_ids[:-1]))
         if key not in rows:
             rows[key] = _Row(context, images, continuation_ids[:-1])
         rows[key].members.append((index, continuation_ids))
+    if choice_words:
+        report_choice_word_tokens(lm, choice_words)
     return list(rows.values())
 
 
@@ -155,6 +182,28 @@ def _encode_unit(lm: HFMultimodalLM, processor, shares_prefix: bool, rows: list[
     )
 
 
+# Per-token processor outputs that mark a sequence's tokens (not input_ids / attention_mask):
+# token_type_ids (PaliGemma: prefix 0 / suffix 1; Gemma3: text 0 / image 1), mm_token_type_ids
+# (Qwen-VL: text / image), cross_attention_mask (Mllama: which images a token attends to).
+# Tokens appended after the context continue its last token (text after the prompt: same type,
+# same images in view), except where a family marks answer tokens apart:
+APPENDED_TOKEN_VALUES = {("paligemma", "token_type_ids"): 1}  # the answer is PaliGemma's suffix
+
+
+def _per_token_outputs(encoding, shape: torch.Size) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in encoding.items()
+            if k not in ("input_ids", "attention_mask") and not v.is_floating_point() and v.shape[:2] == shape}
+
+
+def _appended_token_value(lm: HFMultimodalLM, name: str, last_context_value: torch.Tensor):
+    return APPENDED_TOKEN_VALUES.get((getattr(lm.config, "model_type", ""), name), last_context_value)
+
+
+def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
+    """Log-softmax in float32 for half-precision models, and in float64 for float64 ones."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 def _score_batch(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tuple[float, bool]]]:
     """One forward pass over ``rows`` (``encoding``: their ``_encode_unit``); per row,
     (log-likelihood, is-greedy) per member."""
@@ -171,11 +220,7 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tu
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    # Per-token processor outputs (e.g. token_type_ids) are carried over; appended text gets 0.
-    per_token = {
-        k: v for k, v in encoding.items()
-        if not v.is_floating_point() and v.shape[:2] == context_ids.shape
-    }
+    per_token = _per_token_outputs(encoding, context_ids.shape)
     extended = {k: v.new_zeros((len(rows), width) + v.shape[2:]) for k, v in per_token.items()}
     for i, (row, n) in enumerate(zip(rows, context_lens)):
         input_ids[i, :n] = context_ids[i, :n]
@@ -183,6 +228,7 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tu
         attention_mask[i, : lengths[i]] = 1
         for k, v in per_token.items():
             extended[k][i, :n] = v[i, :n]
+            extended[k][i, n : lengths[i]] = _appended_token_value(lm, k, v[i, n - 1])
 
     model_inputs = {
         k: v.to(lm.device, lm.model.dtype) if v.is_floating_point() else v.to(lm.device)
@@ -193,7 +239,7 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tu
     scored = []
     for i, (row, n) in enumerate(zip(rows, context_lens)):
         # logits at position t predict token t + 1: the continuation starts after the context.
-        span = logits[i, n - 1 : lengths[i]].float()
+        span = _at_least_float32(logits[i, n - 1 : lengths[i]])
         log_probs = F.log_softmax(span, dim=-1)
         greedy = log_probs.argmax(dim=-1)
         answers = []
@@ -218,7 +264,7 @@ def _score_shared_prefix(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list
     if prefix_len > lm.max_length:
         raise ValueError(f"an image+text request needs {prefix_len} tokens, more than the model's "
                          f"max_length {lm.max_length}; truncating would cut image tokens")
-    first = F.log_softmax(prefix.logits[0, -1].float(), dim=-1)  # predicts each continuation's first token
+    first = F.log_softmax(_at_least_float32(prefix.logits[0, -1]), dim=-1)  # predicts each continuation's first token
     sequences = [ids for row in rows for _, ids in row.members]
     longest = max(map(len, sequences))
     later = None
@@ -227,15 +273,20 @@ def _score_shared_prefix(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list
         cache_arg = "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
         cache = getattr(prefix, cache_arg)
         cache.batch_repeat_interleave(len(sequences))
+        # Right-padded: a pad only follows the tokens read, which attend causally, so no attention
+        # mask is needed; without one (and without position ids) the model numbers the new
+        # tokens after its cache by its own convention (PaliGemma counts from 1; Qwen-VL's M-RoPE
+        # adds the offset its images left), as it does when it generates.
         pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-        feed = torch.full((len(sequences), longest - 1), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(sequences), prefix_len + longest - 1), dtype=torch.long)
-        mask[:, :prefix_len] = 1
+        fed = longest - 1
+        feed = torch.full((len(sequences), fed), pad_id, dtype=torch.long)
         for i, ids in enumerate(sequences):
             feed[i, : len(ids) - 1] = torch.tensor(ids[:-1], dtype=torch.long)
-            mask[i, prefix_len : prefix_len + len(ids) - 1] = 1
-        logits = lm.model(input_ids=feed.to(lm.device), attention_mask=mask.to(lm.device), **{cache_arg: cache}).logits
-        later = F.log_softmax(logits.float(), dim=-1)
+        marks = {k: _appended_token_value(lm, k, v[0, -1]) * v.new_ones((len(sequences), fed) + v.shape[2:])
+                 for k, v in _per_token_outputs(encoding, encoding["input_ids"].shape).items()}
+        inputs = {"input_ids": feed, **marks}
+        logits = lm.model(**{k: v.to(lm.device) for k, v in inputs.items()}, **{cache_arg: cache}).logits
+        later = F.log_softmax(_at_least_float32(logits), dim=-1)
     answers, i = [], 0
     for row in rows:
         row_answers = []
@@ -309,6 +360,8 @@ def loglikelihood_with_images(self: HFMultimodalLM, requests, disable_tqdm: bool
     task in the same run arrive together: text requests go to HFLM as before.
     """
     has_images = [len(request.args) >= 3 for request in requests]
+    if any(has_images):
+        use_processor_image_marker(self)
     text = [r for r, img in zip(requests, has_images) if not img]
     multimodal = [r for r, img in zip(requests, has_images) if img]
     text_results = iter(HFLM.loglikelihood(self, text, disable_tqdm=disable_tqdm) if text else [])

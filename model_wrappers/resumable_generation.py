@@ -20,6 +20,7 @@ from packaging.version import Version
 from tqdm import tqdm
 
 from model_wrappers.hf_multimodal_loglik import HOOKED_LM_EVAL_VERSIONS
+from model_wrappers.image_placeholder import use_processor_image_marker
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ _LM_EVAL_GENERATE_UNTIL = HFMultimodalLM.generate_until
 
 def generate_until_resumable(self: HFMultimodalLM, requests, disable_tqdm: bool = False) -> list[str]:
     """lm-eval's ``generate_until``, storing answers chunk by chunk when ``--use_cache`` is on."""
+    if requests and len(requests[0].args) >= 3:
+        use_processor_image_marker(self)
     hook = self.cache_hook
     if hook.dbdict is None or not requests or len(requests[0].args) < 3:
         return _LM_EVAL_GENERATE_UNTIL(self, requests, disable_tqdm=disable_tqdm)

@@ -91,7 +91,7 @@ def official_a3_labels() -> Path:
 
 def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metadata=None,
                 apply_chat_template=False, extra_include=(), log_samples=True, limit=None, use_cache=None,
-                bootstrap_iters=100000):
+                bootstrap_iters=100000, model_args=""):
     """lm-eval's simple_evaluate on the Q-Bench include path, in this process."""
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -101,7 +101,7 @@ def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metada
     include = [str(TASKS_DIR), *map(str, extra_include)]
     return lm_eval.simple_evaluate(
         model=model,
-        model_args=f"pretrained={model_dir}",
+        model_args=f"pretrained={model_dir}" + (f",{model_args}" if model_args else ""),
         tasks=tasks,
         # Built-in tasks are not indexed: that alone takes lm-eval ~12 s per call.
         task_manager=TaskManager(include_path=include, include_defaults=False, metadata=metadata or {}),

@@ -1,0 +1,156 @@
+"""Tiny random-weight models of the families people evaluate, built offline from configs.
+
+Each builder saves a model, its processor (image processor + a tokenizer trained locally, with
+the family's own special tokens) and, where the family has one, a chat template that writes the
+image the way the family's released template does. Hidden sizes are 32-64, images a few dozen
+pixels: what is tested is the plumbing (placeholders, token expansion, positions, masks,
+padding), which does not depend on size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import transformers
+
+from model_wrappers.fixture_models import save_atomically, train_tokenizer
+
+TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=2048)
+
+
+def chat_template(image_text: str, bos: str = "") -> str:
+    """A two-role template writing each image as ``image_text`` (the family's own markup)."""
+    return (
+        bos + "{% for message in messages %}{{ message['role'] | capitalize }}{{ ': ' }}"
+        "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+        "{% for item in message['content'] %}{% if item['type'] == 'image' %}" + image_text +
+        "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}"
+        "{% if not loop.last %}{{ '\\n' }}{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '\\nAssistant:' }}{% endif %}"
+    )
+
+
+def tokenizer_with(*special: str, **named: str) -> transformers.PreTrainedTokenizerFast:
+    """The fixtures' locally trained tokenizer plus the family's special tokens; ``named`` ones
+    also become tokenizer attributes (e.g. Gemma3's ``boi_token``), as the family's tokenizer has."""
+    tokenizer = train_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": [*special, *named.values()]})
+    if named:
+        tokenizer = transformers.PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer.backend_tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+            model_max_length=2048, extra_special_tokens=named)
+    return tokenizer
+
+
+def ids(tokenizer, *tokens: str) -> list[int]:
+    return [tokenizer.convert_tokens_to_ids(token) for token in tokens]
+
+
+def text_config(tokenizer, **extra) -> dict:
+    return dict(TEXT, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **extra)
+
+
+def clip_vision(image_size: int, patch_size: int) -> dict:
+    return dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                image_size=image_size, patch_size=patch_size)
+
+
+def llava_next():
+    tok = tokenizer_with("<image>")
+    size = 32
+    processor = transformers.LlavaNextProcessor(
+        image_processor=transformers.LlavaNextImageProcessor(
+            size={"shortest_edge": size}, crop_size={"height": size, "width": size},
+            image_grid_pinpoints=[[size, size], [size, 2 * size], [2 * size, size]]),
+        tokenizer=tok, patch_size=8, vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        chat_template=chat_template("{{ '<image>\\n' }}"))
+    config = transformers.LlavaNextConfig(
+        vision_config=dict(clip_vision(size, 8), model_type="clip_vision_model"),
+        text_config=dict(text_config(tok), model_type="llama"), image_token_index=ids(tok, "<image>")[0],
+        image_grid_pinpoints=[[size, size], [size, 2 * size], [2 * size, size]],
+        vision_feature_select_strategy="default", vision_feature_layer=-2)
+    return transformers.LlavaNextForConditionalGeneration(config), processor
+
+
+def _qwen_vl(config_class, model_class, image_processor_class, video_processor_class, processor_class, vision):
+    tok = tokenizer_with("<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>")
+    pixels = dict(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 9)
+    processor = processor_class(
+        image_processor=image_processor_class(**pixels), video_processor=video_processor_class(**pixels),
+        tokenizer=tok, chat_template=chat_template("{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"))
+    start, image, _, video = ids(tok, "<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>")
+    config = config_class(
+        text_config=text_config(tok, rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}),
+        vision_config=vision, image_token_id=image, video_token_id=video, vision_start_token_id=start)
+    return model_class(config), processor
+
+
+def qwen2_vl():
+    return _qwen_vl(transformers.Qwen2VLConfig, transformers.Qwen2VLForConditionalGeneration,
+                    transformers.Qwen2VLImageProcessor, transformers.Qwen2VLVideoProcessor,
+                    transformers.Qwen2VLProcessor,
+                    dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14,
+                         spatial_merge_size=2, temporal_patch_size=2))
+
+
+def qwen2_5_vl():
+    return _qwen_vl(transformers.Qwen2_5_VLConfig, transformers.Qwen2_5_VLForConditionalGeneration,
+                    transformers.Qwen2VLImageProcessor, transformers.Qwen2VLVideoProcessor,
+                    transformers.Qwen2_5_VLProcessor,
+                    dict(depth=2, hidden_size=32, out_hidden_size=64, intermediate_size=64, num_heads=2,
+                         patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
+                         fullatt_block_indexes=[1]))
+
+
+def siglip_vision(image_size: int, patch_size: int) -> dict:
+    return dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                image_size=image_size, patch_size=patch_size)
+
+
+def gemma3():
+    tok = tokenizer_with(boi_token="<start_of_image>", image_token="<image_soft_token>", eoi_token="<end_of_image>")
+    processor = transformers.Gemma3Processor(
+        image_processor=transformers.Gemma3ImageProcessor(size={"height": 32, "width": 32}),
+        tokenizer=tok, image_seq_length=4, chat_template=chat_template("{{ '<start_of_image>' }}", bos="{{ bos_token }}"))
+    boi, image, eoi = ids(tok, "<start_of_image>", "<image_soft_token>", "<end_of_image>")
+    config = transformers.Gemma3Config(
+        text_config=text_config(tok, head_dim=16, sliding_window=64, query_pre_attn_scalar=16),
+        vision_config=siglip_vision(32, 8), mm_tokens_per_image=4,
+        boi_token_index=boi, eoi_token_index=eoi, image_token_index=image)
+    model = transformers.Gemma3ForConditionalGeneration(config)
+    with torch.no_grad():  # initialised to zeros, which would leave every image without effect
+        model.model.multi_modal_projector.mm_input_projection_weight.normal_(std=0.2)
+    return model, processor
+
+
+def paligemma():
+    tok = tokenizer_with()
+    image_processor = transformers.SiglipImageProcessor(size={"height": 32, "width": 32})
+    image_processor.image_seq_length = 16  # (32 / 8) ** 2 patches, one token each
+    processor = transformers.PaliGemmaProcessor(image_processor=image_processor, tokenizer=tok)
+    config = transformers.PaliGemmaConfig(
+        text_config=dict(text_config(tok, head_dim=16), vocab_size=len(processor.tokenizer), model_type="gemma"),
+        vision_config=dict(siglip_vision(32, 8), projection_dim=64),
+        image_token_index=processor.image_token_id, projection_dim=64, hidden_size=64)
+    return transformers.PaliGemmaForConditionalGeneration(config), processor
+
+
+# name -> builder returning (model, processor); the tests' matrix.
+BUILDERS: dict[str, Callable] = {
+    "llava_next": llava_next,
+    "qwen2_vl": qwen2_vl,
+    "qwen2_5_vl": qwen2_5_vl,
+    "gemma3": gemma3,
+    "paligemma": paligemma,
+}
+
+
+def build(name: str, out_dir: Path, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    model, processor = BUILDERS[name]()
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    return save_atomically(out_dir, model.eval(), processor)

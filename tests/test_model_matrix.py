@@ -1,0 +1,136 @@
+"""The model families people evaluate, through plain ``--model hf-multimodal``: A3 and A1
+multiple choice equal a direct computation, batch 1 equals batch 4, A1 generation runs.
+
+Each family is a tiny random model built from configs (``model_matrix``), run on demo documents
+whose images differ in size, so batches are padded (and, for Qwen-VL, image token counts differ).
+The direct computation is the family's processor on the logged context + continuation, one
+forward, log-softmax at the continuation's tokens.
+"""
+
+import pytest
+import torch
+import transformers
+
+import model_matrix
+from conftest import run_lm_eval
+from model_wrappers.image_placeholder import prompt_image_placeholder
+from qbench_tasks.lazy_images import doc_to_lazy_image
+
+TASKS = ["qbench_a3_demo", "qbench_a1_demo_mc"]
+DOCS = 6  # per task: 6 A3 images (12 requests) and 6 A1 questions (2-4 options each)
+
+# What each family's processor reads as one image in a plain prompt (from its released chat
+# template; the processor's image_token where it has no template).
+MARKERS = {
+    "llava": "<image>",
+    "llava_next": "<image>",
+    "qwen2_vl": "<|vision_start|><|image_pad|><|vision_end|>",
+    "qwen2_5_vl": "<|vision_start|><|image_pad|><|vision_end|>",
+    "gemma3": "<start_of_image>",
+    "paligemma": "<image>",
+}
+NO_CHAT_TEMPLATE = {"paligemma"}  # families released without one
+RUNS = [(name, False) for name in MARKERS] + [(name, True) for name in MARKERS if name not in NO_CHAT_TEMPLATE]
+
+
+@pytest.fixture(scope="session")
+def family_model(session_dir, tiny_model):
+    built = {"llava": tiny_model}
+
+    def model_dir(name):
+        if name not in built:
+            built[name] = model_matrix.build(name, session_dir / "matrix" / name)
+        return built[name]
+    return model_dir
+
+
+def direct_loglikelihood(model, processor, context, continuation, image, marker) -> float:
+    """The family's processor on (context, context + continuation), one forward, log-softmax."""
+    context = context.replace("<image>", marker)
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:  # lm-eval moves a context's trailing spaces to the continuation
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    prefix = processor(text=[context], images=[image], return_tensors="pt")["input_ids"].shape[1]
+    if isinstance(processor, transformers.PaliGemmaProcessor):  # the answer is PaliGemma's suffix
+        whole = processor(text=[context], images=[image], suffix=[continuation], return_tensors="pt")
+        del whole["labels"]
+        end = whole["input_ids"].shape[1] - 1  # the suffix ends with eos
+    else:
+        whole = processor(text=[context + continuation], images=[image], return_tensors="pt")
+        end = whole["input_ids"].shape[1]
+    inputs = {k: v.to(model.dtype) if v.is_floating_point() else v for k, v in whole.items()}
+    with torch.no_grad():
+        logits = model(**inputs).logits[0]
+    targets = whole["input_ids"][0, prefix:end]
+    log_probs = torch.log_softmax(logits[prefix - 1 : end - 1], dim=-1)
+    return float(log_probs.gather(1, targets[:, None]).sum())
+
+
+def logged_requests(results):
+    """(context, continuation, image, log-likelihood) of every request of every task."""
+    for task in TASKS:
+        for sample in results["samples"][task]:
+            (image,) = doc_to_lazy_image(sample["doc"])  # logged samples hold a hash of a decoded image
+            for (context, continuation, _), (loglik, _) in zip(sample["arguments"], sample["filtered_resps"]):
+                yield context, continuation, image.decode(), loglik
+
+
+@pytest.mark.parametrize("name", list(MARKERS))
+def test_processor_image_marker(family_model, name):
+    processor = transformers.AutoProcessor.from_pretrained(family_model(name))
+    assert prompt_image_placeholder(processor) == MARKERS[name]
+
+
+@pytest.mark.parametrize("name, chat", RUNS, ids=[f"{n}-{'chat' if c else 'plain'}" for n, c in RUNS])
+def test_loglikelihoods_equal_a_direct_forward(family_model, name, chat):
+    path = family_model(name)
+    # In float64 both sides agree to rounding: what is compared is the computation, not float32
+    # noise between a cached prefix and a full forward (about 1e-6 relative).
+    results = run_lm_eval(TASKS, path, batch_size=4, limit=DOCS, apply_chat_template=chat, model_args="dtype=float64")
+    model = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float64).eval()
+    processor = transformers.AutoProcessor.from_pretrained(path)
+    compared = 0
+    for context, continuation, image, loglik in logged_requests(results):
+        expected = direct_loglikelihood(model, processor, context, continuation, image, MARKERS[name])
+        assert loglik == pytest.approx(expected, abs=1e-6), (context, continuation)
+        compared += 1
+    assert compared >= 2 * DOCS + 2 * DOCS
+
+
+@pytest.mark.parametrize("name", list(MARKERS))
+def test_batch_1_equals_batch_4_and_a1_generation_runs(family_model, name):
+    path = family_model(name)
+    one = run_lm_eval(TASKS, path, batch_size=1, limit=DOCS)
+    four = run_lm_eval([*TASKS, "qbench_a1_demo"], path, batch_size=4, limit=DOCS)
+    for task in TASKS:
+        for a, b in zip(one["samples"][task], four["samples"][task]):
+            assert [r[0] for r in a["filtered_resps"]] == pytest.approx([r[0] for r in b["filtered_resps"]], abs=1e-4)
+    answers = [sample["filtered_resps"][0] for sample in four["samples"]["qbench_a1_demo"]]
+    assert len(answers) == DOCS and all(isinstance(answer, str) for answer in answers)
+
+
+@pytest.mark.parametrize("name", ["paligemma", "qwen2_vl"])
+def test_full_forward_path_equals_a_direct_forward(family_model, name, monkeypatch):
+    """Options scored by appending their tokens to the context in one forward (not from a cached
+    prefix): PaliGemma's appended tokens must be its suffix, Qwen-VL's keep M-RoPE positions."""
+    import model_wrappers.hf_multimodal_loglik as loglik_module
+
+    monkeypatch.setattr(loglik_module, "SHARE_PREFIX_CACHE", False)
+    path = family_model(name)
+    results = run_lm_eval(TASKS, path, batch_size=4, limit=DOCS, model_args="dtype=float64")
+    model = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float64).eval()
+    processor = transformers.AutoProcessor.from_pretrained(path)
+    for context, continuation, image, loglik in logged_requests(results):
+        expected = direct_loglikelihood(model, processor, context, continuation, image, MARKERS[name])
+        assert loglik == pytest.approx(expected, abs=1e-6), (context, continuation)
+
+
+def test_the_run_log_says_how_the_a3_choice_words_tokenise(family_model, caplog):
+    path = family_model("qwen2_vl")
+    with caplog.at_level("INFO", logger="model_wrappers.hf_multimodal_loglik"):
+        run_lm_eval(["qbench_a3_demo"], path, limit=2, log_samples=False)
+        run_lm_eval(["qbench_a3_demo"], path, limit=2, log_samples=False,
+                    metadata={"a3_choice_words": ["superb", "awful"]})
+    said = [r.getMessage() for r in caplog.records if "A3 choice words" in r.getMessage()]
+    assert "' good' = ['Ġgood']" in said[0] and "one token each" in said[0]
+    assert "' superb' = [" in said[1] and "whole log-likelihood" in said[1] and caplog.records[-1].levelname == "WARNING"
