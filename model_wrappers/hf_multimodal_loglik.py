@@ -51,6 +51,18 @@ PREFETCH_BATCHES = 2
 # per distinct continuation prefix; kept for bench/a1_mc.py's comparison and the parity test).
 SHARE_PREFIX_CACHE = True
 
+# Processors that want one flat list of a batch's images: LLaVA's; IDEFICS' puts a row's images
+# after its text when they come as a nested list, before it when flat (its prompts' order).
+FLAT_IMAGE_LIST_MODELS = ("llava", "idefics")
+
+# Families whose forward cannot continue from a cached prefix without the image (what a
+# continuation call has): their options are scored by full forwards.
+NO_PREFIX_CACHE = {
+    "idefics": "cross-attends to the image at every forward, with no image in the call",
+    "instructblip": "its forward returns no cache",
+    "kosmos-2": "requires the image at every forward",
+}
+
 # lm-eval releases whose hf-multimodal lacks image log-likelihoods (the probe below confirms).
 HOOKED_LM_EVAL_VERSIONS = (Version("0.4.13"), Version("0.5"))
 
@@ -156,7 +168,7 @@ def _processor_images(lm: HFMultimodalLM, rows: list[_Row]) -> list:
     ]
     if lm.rgb:
         images = [[img.convert("RGB") for img in row_images] for row_images in images]
-    if getattr(lm.config, "model_type", "") == "llava":  # LLaVA's processor wants a flat list
+    if getattr(lm.config, "model_type", "") in FLAT_IMAGE_LIST_MODELS:
         images = flatten_image_list(images)
     return images
 
@@ -174,25 +186,30 @@ def _encode_unit(lm: HFMultimodalLM, processor, shares_prefix: bool, rows: list[
     """The processor's inputs for a work unit: its images decoded and prepared, contexts with
     their image placeholders expanded, right-padded (a shared-prefix unit: its one context)."""
     rows = rows[:1] if shares_prefix else rows
-    return processor(
+    encoding = processor(
         text=[row.context for row in rows],
         images=_processor_images(lm, rows),
         padding="longest",
         return_tensors="pt",
     )
+    encoding.pop("labels", None)  # PaliGemma adds training labels; the model must not see them
+    return encoding
 
 
-# Per-token processor outputs that mark a sequence's tokens (not input_ids / attention_mask):
+# Processor outputs that mark each token of a sequence (besides input_ids and attention_mask):
 # token_type_ids (PaliGemma: prefix 0 / suffix 1; Gemma3: text 0 / image 1), mm_token_type_ids
-# (Qwen-VL: text / image), cross_attention_mask (Mllama: which images a token attends to).
-# Tokens appended after the context continue its last token (text after the prompt: same type,
-# same images in view), except where a family marks answer tokens apart:
+# (Qwen-VL: text / image), cross_attention_mask (Mllama) and image_attention_mask (IDEFICS): which
+# images a token attends to; image_embeds_position_mask (Kosmos-2): where image features go.
+# Named, not found by shape: other outputs (InstructBLIP's qformer_input_ids) may have the length.
+PER_TOKEN_OUTPUTS = ("token_type_ids", "mm_token_type_ids", "cross_attention_mask", "image_attention_mask",
+                     "image_embeds_position_mask")
+# Tokens appended after the context continue its last token (text after the prompt: same type, same
+# images in view), except where a family marks answer tokens apart:
 APPENDED_TOKEN_VALUES = {("paligemma", "token_type_ids"): 1}  # the answer is PaliGemma's suffix
 
 
 def _per_token_outputs(encoding, shape: torch.Size) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in encoding.items()
-            if k not in ("input_ids", "attention_mask") and not v.is_floating_point() and v.shape[:2] == shape}
+    return {k: v for k, v in encoding.items() if k in PER_TOKEN_OUTPUTS and v.shape[:2] == shape}
 
 
 def _appended_token_value(lm: HFMultimodalLM, name: str, last_context_value: torch.Tensor):
@@ -234,7 +251,8 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tu
         k: v.to(lm.device, lm.model.dtype) if v.is_floating_point() else v.to(lm.device)
         for k, v in {**encoding, **extended, "attention_mask": attention_mask}.items()
     }
-    logits = lm._model_multimodal_call(input_ids.to(lm.device), model_inputs)
+    # By keyword: not every family's forward takes input_ids first (InstructBLIP, Kosmos-2).
+    logits = lm.model(input_ids=input_ids.to(lm.device), **model_inputs).logits
 
     scored = []
     for i, (row, n) in enumerate(zip(rows, context_lens)):
@@ -304,7 +322,7 @@ def _work_units(lm: HFMultimodalLM, rows: list[_Row]) -> list[tuple[bool, list[_
     """(shares a prefix, rows): groups of rows with the same images and context go through
     ``_score_shared_prefix``; the other rows are batched for ``_score_batch``."""
     single, shared = rows, []
-    if SHARE_PREFIX_CACHE:
+    if SHARE_PREFIX_CACHE and getattr(lm.config, "model_type", "") not in NO_PREFIX_CACHE:
         groups: dict[tuple, list[_Row]] = {}
         for row in rows:
             groups.setdefault((tuple(map(id, row.images)), row.context), []).append(row)
@@ -315,10 +333,24 @@ def _work_units(lm: HFMultimodalLM, rows: list[_Row]) -> list[tuple[bool, list[_
     return [(False, batch) for batch in collator.get_batched(n=lm.batch_size)] + [(True, g) for g in shared]
 
 
+def _refuse_encoder_decoder(lm: HFMultimodalLM) -> None:
+    """Log-likelihoods here read a decoder-only language model's logits over context + answer;
+    an encoder-decoder one (InstructBLIP / BLIP-2 with Flan-T5) reads the answer in its decoder."""
+    config = lm.config
+    text = getattr(config, "text_config", None)
+    if getattr(config, "is_encoder_decoder", False) or getattr(text, "is_encoder_decoder", False) \
+            or getattr(config, "use_decoder_only_language_model", True) is False:
+        raise ValueError(
+            f"{config.model_type} with an encoder-decoder language model "
+            f"({getattr(text, 'model_type', '?')}) is not supported for image log-likelihoods: "
+            "hf-multimodal scores decoder-only language models (e.g. InstructBLIP-Vicuna, not -Flan-T5)")
+
+
 def multimodal_loglikelihood(
     lm: HFMultimodalLM, requests: list[Instance], disable_tqdm: bool = False
 ) -> list[tuple[float, bool]]:
     """(log-likelihood, is-greedy) for each image+text request, in request order."""
+    _refuse_encoder_decoder(lm)
     units = _work_units(lm, _rows(lm, requests))
     results: list[tuple[float, bool] | None] = [None] * len(requests)
     pbar = tqdm(

@@ -7,7 +7,9 @@ failed), and Qwen-VL's bare ``<|image_pad|>`` leaves out the ``<|vision_start|>`
 ``<|vision_end|>`` it was trained with. Before the first image request, the Q-Bench request
 paths (``hf_multimodal_loglik``, ``resumable_generation``) switch the marker to what the
 processor's own chat template writes for one image (when that holds the processor's
-``image_token``), else to the processor's ``image_token``. It is done there, at first use, because
+``image_token``), else to the processor's ``image_token`` - or to nothing where the processor
+places the image itself (IDEFICS, InstructBLIP, Kosmos-2, PaliGemma), as a marker would add a
+second one. It is done there, at first use, because
 lm-eval builds the model before the Q-Bench task code (and its hooks) load. An ``image_string``,
 or an ``image_token_id`` other than the config's, in ``--model_args`` is left as given.
 """
@@ -18,14 +20,29 @@ import logging
 import os
 
 from lm_eval.models.hf_vlms import HFMultimodalLM
+from PIL import Image
 
 log = logging.getLogger(__name__)
 
 _TEXT = "\x00qbench-text\x00"  # marks where the text goes in a rendered template
 
 
+def places_images_itself(processor) -> bool:
+    """Whether ``processor`` puts an image's tokens into the sequence when the text has no marker
+    (IDEFICS, InstructBLIP, Kosmos-2, PaliGemma): a marker in the text would be a second image."""
+    text = "quality"
+    try:
+        encoded = processor(text=[text], images=[Image.new("RGB", (64, 64), (128, 128, 128))], return_tensors="pt")
+    except Exception:  # noqa: BLE001 - it wants a marker (or cannot say): not one that places images
+        return False
+    return encoded["input_ids"].shape[1] > len(processor.tokenizer(text)["input_ids"])
+
+
 def prompt_image_placeholder(processor) -> str | None:
-    """What ``processor`` reads as one image in prompt text (None: it does not say)."""
+    """What ``processor`` reads as one image in prompt text: nothing where it places images
+    itself (None: it does not say)."""
+    if places_images_itself(processor):
+        return ""
     token = getattr(processor, "image_token", None)
     if not isinstance(token, str) or not token:
         return None
@@ -51,11 +68,12 @@ def use_processor_image_marker(lm: HFMultimodalLM) -> None:
     if getattr(lm, "_qbench_image_marker_checked", False):
         return
     lm._qbench_image_marker_checked = True
-    config_id = getattr(lm.config, "image_token_id", None) or getattr(lm.config, "image_token_index", None)
-    if getattr(lm, "image_token_id", None) is None or lm.image_token_id != config_id:
-        return  # image_string or a non-default image_token_id was given
     placeholder = prompt_image_placeholder(lm.processor)
-    if placeholder and placeholder != lm.image_token:
+    config_id = getattr(lm.config, "image_token_id", None) or getattr(lm.config, "image_token_index", None)
+    chosen = getattr(lm, "image_token_id", None) is None or lm.image_token_id != config_id
+    if chosen and placeholder != "":  # a marker the user gave stands, unless it would be a second image
+        return
+    if placeholder is not None and placeholder != lm.image_token:
         log.info("Q-Bench: images are written %r in prompts (what the processor reads), not %r",
                  placeholder, lm.image_token)
         lm.image_token = placeholder

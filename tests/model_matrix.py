@@ -106,6 +106,15 @@ def qwen2_5_vl():
                          fullatt_block_indexes=[1]))
 
 
+def open_gates(model, *names: str):
+    """Set the named gates to 1: they start at 0 (tanh(0) = 0), which leaves the image no effect."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith(names):
+                parameter.fill_(1.0)
+    return model
+
+
 def siglip_vision(image_size: int, patch_size: int) -> dict:
     return dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                 image_size=image_size, patch_size=patch_size)
@@ -139,6 +148,99 @@ def paligemma():
     return transformers.PaliGemmaForConditionalGeneration(config), processor
 
 
+def idefics3():
+    tok = tokenizer_with("<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>",
+                         *(f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)))
+    processor = transformers.Idefics3Processor(
+        image_processor=transformers.Idefics3ImageProcessor(
+            size={"longest_edge": 64}, max_image_size={"longest_edge": 32}),
+        tokenizer=tok, image_seq_len=4, chat_template=chat_template("{{ '<image>' }}"))
+    config = transformers.Idefics3Config(
+        vision_config=siglip_vision(32, 8), text_config=dict(text_config(tok), model_type="llama"),
+        scale_factor=2, image_token_id=ids(tok, "<image>")[0])
+    return transformers.Idefics3ForConditionalGeneration(config), processor
+
+
+def mllama():
+    tok = tokenizer_with("<|image|>", "<|python_tag|>")
+    processor = transformers.MllamaProcessor(
+        image_processor=transformers.MllamaImageProcessor(size={"height": 32, "width": 32}, max_image_tiles=2),
+        tokenizer=tok, chat_template=chat_template("{{ '<|image|>' }}", bos="{{ bos_token }}"))
+    config = transformers.MllamaConfig(
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_global_layers=1,
+                           attention_heads=2, image_size=32, patch_size=8, max_num_tiles=2,
+                           intermediate_layers_indices=[0], vision_output_dim=64,
+                           supported_aspect_ratios=[[1, 1], [1, 2], [2, 1]]),
+        text_config=text_config(tok, cross_attention_layers=[1], rope_scaling=None),
+        image_token_index=ids(tok, "<|image|>")[0])
+    return open_gates(transformers.MllamaForConditionalGeneration(config), "cross_attn_attn_gate",
+                      "cross_attn_mlp_gate"), processor
+
+
+def idefics():
+    """IDEFICS (v1), the official Q-Bench demo's model."""
+    tok = tokenizer_with("<fake_token_around_image>", "<image>", "<end_of_utterance>")
+    processor = transformers.IdeficsProcessor(
+        image_processor=transformers.IdeficsImageProcessor(image_size=32), tokenizer=tok, image_size=32)
+    config = transformers.IdeficsConfig(
+        **text_config(tok), additional_vocab_size=0, cross_layer_interval=1, perceiver_config=dict(use_resampler=False),
+        vision_config=dict(embed_dim=32, image_size=32, patch_size=8, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=64))
+    return open_gates(transformers.IdeficsForVisionText2Text(config), "alpha_cross_attn", "alpha_dense"), processor
+
+
+def _wordpiece_tokenizer() -> transformers.BertTokenizerFast:
+    """A BERT-style tokenizer (InstructBLIP's Q-Former reads the instruction with one)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer()
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wordpiece.train_from_iterator(["rate the quality of the image", "is this image blurry", "yes no answer"] * 10,
+                                  trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
+    wordpiece.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", special.index("[CLS]")), ("[SEP]", special.index("[SEP]"))])
+    return transformers.BertTokenizerFast(tokenizer_object=wordpiece, **dict(zip(
+        ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"), special)))
+
+
+def instructblip(flan_t5: bool = False):
+    """InstructBLIP with a Vicuna (LLaMA) language model, as the paper evaluated (or Flan-T5)."""
+    tok = tokenizer_with("<image>")
+    language = (dict(vocab_size=len(tok), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+                     model_type="t5", decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id,
+                     eos_token_id=tok.eos_token_id)
+                if flan_t5 else dict(text_config(tok), model_type="llama"))
+    qformer_tokenizer = _wordpiece_tokenizer()
+    processor = transformers.InstructBlipProcessor(
+        image_processor=transformers.BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok,
+        qformer_tokenizer=qformer_tokenizer, num_query_tokens=4)
+    config = transformers.InstructBlipConfig(
+        vision_config=dict(clip_vision(32, 8), initializer_range=0.02),  # its default, 1e-10, blanks images
+        qformer_config=dict(vocab_size=len(qformer_tokenizer), hidden_size=32, num_hidden_layers=2,
+                            num_attention_heads=2, intermediate_size=64, encoder_hidden_size=32),
+        text_config=language, num_query_tokens=4, image_token_index=ids(tok, "<image>")[0])
+    model = transformers.InstructBlipForConditionalGeneration(config)
+    with torch.no_grad():  # initialised to zeros: every query would read the image alike
+        model.query_tokens.normal_()
+    return model, processor
+
+
+def kosmos2():
+    tok = tokenizer_with()
+    tok.add_special_tokens({"unk_token": "<unk>"})  # Kosmos-2 numbers its image placeholders after it
+    processor = transformers.Kosmos2Processor(
+        image_processor=transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tok)
+    config = transformers.Kosmos2Config(
+        text_config=dict(vocab_size=len(tok), embed_dim=64, layers=2, attention_heads=4, ffn_dim=128,
+                         max_position_embeddings=2048, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id),
+        vision_config=clip_vision(32, 8), latent_query_num=64)  # the processor's 64 image tokens
+    return transformers.Kosmos2ForConditionalGeneration(config), processor
+
+
 # name -> builder returning (model, processor); the tests' matrix.
 BUILDERS: dict[str, Callable] = {
     "llava_next": llava_next,
@@ -146,6 +248,12 @@ BUILDERS: dict[str, Callable] = {
     "qwen2_5_vl": qwen2_5_vl,
     "gemma3": gemma3,
     "paligemma": paligemma,
+    "idefics3": idefics3,
+    "mllama": mllama,
+    "idefics": idefics,
+    "instructblip": instructblip,
+    "kosmos2": kosmos2,
+    "instructblip_flan_t5": lambda: instructblip(flan_t5=True),
 }
 
 
