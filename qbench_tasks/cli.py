@@ -21,6 +21,18 @@ def run_lm_eval(lm_eval_args: list[str]) -> None:
     qbench_lm_eval_autoload.install()
     sys.argv = ["lm_eval", "run", *lm_eval_args]
     cli_evaluate()
+    _end_process_group()
+
+
+def _end_process_group() -> None:
+    """Under torchrun / accelerate, close the process group lm-eval leaves open: a rank that exits
+    with it open while another is still writing results can abort at interpreter shutdown
+    ("terminate called without an active exception"), and torchrun then fails the whole run."""
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def _convert(args: argparse.Namespace) -> None:
