@@ -83,7 +83,7 @@ def _report(args: argparse.Namespace) -> None:
     from qbench_tasks.report import write_report
 
     try:
-        path = write_report(args.results, args.out, args.samples, args.names)
+        path = write_report(args.results, args.out, args.samples, args.names, args.paper)
     except (OSError, ValueError) as err:
         raise SystemExit(f"qbench report: {err}") from None
     print(f"wrote {path}")
@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="samples_*.jsonl files (default: those beside each results file, same run)")
     report.add_argument("--names", nargs="+", help="row names, one per results file (default: the model)")
     report.add_argument("--out", required=True, help="folder for report.md and the PNG plots")
+    report.add_argument("--paper", action="store_true",
+                        help="add the Q-Bench paper's published A3 rows to the A3 table, ranked with yours")
 
     demo = commands.add_parser(
         "demo", help=f"offline demo: tiny local model on the generated demo data ({DEMO_TASKS})"

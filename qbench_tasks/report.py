@@ -28,6 +28,7 @@ from qbench_tasks.bootstrap import (
     MAX_RESAMPLES, Z_95, correlation_replicates, percentile_interval, resolved,
 )
 from qbench_tasks.databases import A3_DATABASES
+from qbench_tasks.published_a3 import PUBLISHED_A3, SOURCE as PUBLISHED_SOURCE
 
 A1_TASK = "qbench_a1_dev"
 # The paper's A1 columns: metric in qbench_a1_dev -> column heading.
@@ -195,16 +196,22 @@ def _paired_resolution(comparisons: list[PairedComparison], database: str, metri
     return found
 
 
-def a3_table(models: list[ModelResults], comparisons: list[PairedComparison] = ()) -> str:
+def a3_table(models: list[ModelResults], comparisons: list[PairedComparison] = (), paper: bool = False) -> str:
+    """The A3 table; with ``paper``, the paper's published rows below the models, ranked with them
+    (a published figure is taken as exact: it carries no interval)."""
+    published = list(PUBLISHED_A3.items()) if paper else []
     columns = []
-    for db in A3_DATABASES.values():
+    for index, db in enumerate(A3_DATABASES.values()):
         cells = []
-        for name in ("srcc", "plcc"):
+        for pair_index, name in enumerate(("srcc", "plcc")):
             entries = [(m.metric(db.task, name), m.stderr(db.task, name)) for m in models]
+            entries += [(figures[index][pair_index], 0.0) for _, figures in published]
             marks = _column_marks(entries, _paired_resolution(comparisons, db.name, name))
-            cells.append([_cell(entry, mark, ".3f") for entry, mark in zip(entries, marks)])
+            shown = [(value, None if i >= len(models) else se) for i, (value, se) in enumerate(entries)]
+            cells.append([_cell(entry, mark, ".3f") for entry, mark in zip(shown, marks)])
         columns.append(["" if not s and not p else f"{s}/{p}" for s, p in zip(*cells)])
-    rows = [[m.name, *(column[i] for column in columns)] for i, m in enumerate(models)]
+    names = [m.name for m in models] + [f"{name} (published)" for name, _ in published]
+    rows = [[name, *(column[i] for column in columns)] for i, name in enumerate(names)]
     return _table(["Model", *(db.title for db in A3_DATABASES.values())], rows)
 
 
@@ -307,6 +314,7 @@ def write_report(
     out: str | os.PathLike,
     samples: list[str | os.PathLike] = (),
     names: list[str] | None = None,
+    paper: bool = False,
 ) -> Path:
     """Write ``out/report.md`` and its plots; return the report's path."""
     if names is not None and len(names) != len(results_files):
@@ -322,7 +330,10 @@ def write_report(
     comparisons = paired_comparisons(ordered)
     parts = [
         "# Q-Bench results", "",
-        "## A3: assessment (SRCC/PLCC)", "", a3_table(ordered, comparisons), "",
+        "## A3: assessment (SRCC/PLCC)", "", a3_table(ordered, comparisons, paper), "",
+        *([f"Rows marked (published): the Q-Bench paper's figures, from {PUBLISHED_SOURCE}; its NIQE row "
+           "was computed on other image splits and column order, so the `niqe` model is not expected "
+           "to match it.", ""] if paper else []),
         f"## A1: perception (accuracy %, {A1_TASK})", "", a1_table(ordered), "", MARKS_NOTE, "",
     ]
     if comparisons:

@@ -148,3 +148,31 @@ def test_paired_comparison_resolves_a_planted_difference_and_marks_ties(tmp_path
     rows = {line.split(" | ")[0][2:]: line.split(" | ")[1] for line in text.splitlines()
             if line.startswith("| ") and " | " in line and "±" in line}
     assert rows["sharp"].startswith("**") and not rows["noisy"].startswith(("**", "*"))
+
+
+def test_the_packaged_published_rows_are_the_papers(official_a3_labels):
+    """qbench_tasks.published_a3 against the transcription kept beside the official labels."""
+    import csv
+
+    from qbench_tasks.databases import A3_DATABASES
+    from qbench_tasks.published_a3 import PUBLISHED_A3
+
+    path = official_a3_labels.parent / "published_a3_srcc_plcc.csv"
+    rows = list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))
+    assert {row["model"]: tuple((float(row[f"{db}_srcc"]), float(row[f"{db}_plcc"])) for db in A3_DATABASES)
+            for row in rows} == PUBLISHED_A3
+
+
+def test_paper_rows_are_ranked_with_the_users_model(tmp_path):
+    path = write_run(tmp_path / "mine", STAMP_A, "pretrained=mine", {
+        "qbench_a3_koniq": {"srcc,none": 0.80, "plcc,none": 0.50, "srcc_stderr,none": 0.01, "plcc_stderr,none": 0.01}})
+    main(["report", str(path), "--paper", "--out", str(tmp_path / "out")])
+    a3_section = (tmp_path / "out" / "report.md").read_text().split("## A1")[0]
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in a3_section.splitlines()
+            if line.startswith("| ") and "---" not in line}
+    assert len([name for name in rows if name.endswith("(published)")]) == 12
+    assert rows["mine"][0] == "**0.800**±0.020/*0.500*±0.020"  # PLCC 0.500 +- 0.020: tied with CLIP's 0.505
+    assert rows["CLIP-ViT-Large-14 (published)"][0] == "0.468/*0.505*"
+    assert rows["LLaVA-v1 (Vicuna-13B) (published)"][0] == "0.462/0.457"
+    assert rows["mPLUG-Owl (LLaMA-7B) (published)"][5] == "**0.687**/**0.711**"  # AGIQA-3K: published rows only
+    assert "±" not in "".join(rows["NIQE (published)"])
