@@ -38,11 +38,24 @@ def a3_score_from_logliks(
     return float(special.expit((positive - negative) / temperature))
 
 
+def level_score(logliks: Sequence[float], weights: Sequence[float]) -> float:
+    """Q-Align's score: the expectation of the level weights under the softmax over the level
+    words' log-likelihoods (their shared normaliser cancels, as for the two-word score)."""
+    return float(np.dot(special.softmax(np.asarray(logliks, dtype=float)), weights))
+
+
 def process_results(doc: dict, results: Sequence[tuple[float, bool]]) -> dict[str, ScoredItem]:
-    """lm-eval hook: (loglik of the positive word, of the negative word) -> metric inputs."""
-    (positive, _), (negative, _) = results
-    item = (a3_score_from_logliks(positive, negative), float(doc["mos"]), doc["img_path"])
-    return {"srcc": item, "plcc": item}
+    """lm-eval hook: one log-likelihood per word of ``doc["choices"]`` -> metric inputs: the
+    official two-word score, and the level score where the run asked for levels."""
+    loglik = {word: value for word, (value, _) in zip(doc["choices"], results)}
+    positive, negative = doc["choice_words"]
+    item = (a3_score_from_logliks(loglik[positive], loglik[negative]), float(doc["mos"]), doc["img_path"])
+    metrics = {"srcc": item, "plcc": item}
+    if doc["level_words"]:
+        levels = (level_score([loglik[w] for w in doc["level_words"]], doc["level_weights"]),
+                  float(doc["mos"]), doc["img_path"])
+        metrics |= {"srcc_levels": levels, "plcc_levels": levels}
+    return metrics
 
 
 def _correlation(

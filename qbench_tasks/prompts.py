@@ -19,10 +19,18 @@ A3_ANSWER_PREFIX = "The quality of the image is"
 # (positive, negative): the score is the softmax weight of the first.
 A3_CHOICE_WORDS = ("good", "poor")
 
-# --metadata keys that override the three facts above for every A3 task in a run.
+# Q-Align's level scoring (opt-in), read from the same next-token distribution (no extra forward):
+# the expectation of these weights under the softmax over the five level words.
+A3_LEVEL_WORDS = ("excellent", "good", "fair", "poor", "bad")
+A3_LEVEL_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
+
+# --metadata keys that override the facts above for every A3 task in a run.
 A3_PROMPT_KEY = "a3_prompt"
 A3_ANSWER_PREFIX_KEY = "a3_answer_prefix"
 A3_CHOICE_WORDS_KEY = "a3_choice_words"
+A3_LEVELS_KEY = "a3_levels"  # true: also score the levels (Q-Align's words and weights by default)
+A3_LEVEL_WORDS_KEY = "a3_level_words"
+A3_LEVEL_WEIGHTS_KEY = "a3_level_weights"
 
 
 A1_PROMPT_STYLE_KEY = "a1_prompt_style"
@@ -48,21 +56,42 @@ def a1_prompt_fields(metadata: dict) -> dict:
     return {"prompt_style": style}
 
 
+def _words(key: str, words) -> list[str]:
+    if isinstance(words, str) or not all(isinstance(w, str) and w.strip() for w in words):
+        raise ValueError(f"--metadata {key} must be a list of words, got {words!r}")
+    return [w.strip() for w in words]
+
+
 def a3_prompt_fields(metadata: dict) -> dict:
-    """The A3 prompt, answer prefix and choice words for a run, defaults overridden by metadata."""
-    words = metadata.get(A3_CHOICE_WORDS_KEY, A3_CHOICE_WORDS)
-    if (
-        isinstance(words, str)
-        or len(words) != 2
-        or not all(isinstance(w, str) and w.strip() for w in words)
-    ):
+    """The A3 prompt, answer prefix, choice words and level words/weights for a run, defaults
+    overridden by metadata; ``choices`` lists every word to score once, the two choice words first."""
+    words = _words(A3_CHOICE_WORDS_KEY, metadata.get(A3_CHOICE_WORDS_KEY, A3_CHOICE_WORDS))
+    if len(words) != 2:
         raise ValueError(
             f"--metadata {A3_CHOICE_WORDS_KEY} must be two words [positive, negative], got {words!r}"
+        )
+    enabled = metadata.get(A3_LEVELS_KEY, A3_LEVEL_WORDS_KEY in metadata)  # words given: levels wanted
+    if not isinstance(enabled, bool) or (A3_LEVEL_WEIGHTS_KEY in metadata and not enabled):
+        raise ValueError(f"--metadata {A3_LEVELS_KEY} must be true or false (true for {A3_LEVEL_WEIGHTS_KEY} "
+                         f"to apply), got {enabled!r}")
+    levels = _words(A3_LEVEL_WORDS_KEY, metadata.get(A3_LEVEL_WORDS_KEY, A3_LEVEL_WORDS)) if enabled else []
+    weights = metadata.get(A3_LEVEL_WEIGHTS_KEY, A3_LEVEL_WEIGHTS if A3_LEVEL_WORDS_KEY not in metadata else None)
+    if enabled and (
+        weights is None or isinstance(weights, str) or len(weights) != len(levels) or len(set(levels)) != len(levels)
+        or len(levels) < 2
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
+    ):
+        raise ValueError(
+            f"--metadata {A3_LEVEL_WORDS_KEY} needs 2 or more distinct words and {A3_LEVEL_WEIGHTS_KEY} one number per "
+            f"word, got {levels!r} and {weights!r}"
         )
     return {
         "prompt": metadata.get(A3_PROMPT_KEY, A3_PROMPT),
         "answer_prefix": metadata.get(A3_ANSWER_PREFIX_KEY, A3_ANSWER_PREFIX),
-        "choice_words": [w.strip() for w in words],
+        "choice_words": words,
+        "level_words": levels,
+        "level_weights": [float(w) for w in weights] if levels else [],
+        "choices": list(dict.fromkeys(words + levels)),
     }
 
 

@@ -1,6 +1,7 @@
 """A3 tasks through lm-eval: data lookup, prompt overrides, the group mean, the signal check."""
 
 import json
+import math
 import os
 import random
 
@@ -145,3 +146,43 @@ def test_lazy_images_survive_pickling(demo_dataset_dir):
     lazy.decode()  # files opened and a row group held: still picklable
     copy = pickle.loads(pickle.dumps(lazy))
     assert copy.decode().tobytes() == lazy.decode().tobytes() and copy.name == lazy.name
+
+
+def test_level_scores_from_the_same_forward_equal_a_direct_computation(tiny_model, monkeypatch):
+    """Q-Align's levels (opt-in) beside the official score: the softmax over the five level words'
+    log-likelihoods, weighted 1 / 0.75 / 0.5 / 0.25 / 0, computed here by hand from the logged
+    log-likelihoods; no forward pass is added."""
+    import model_wrappers.hf_multimodal_loglik as loglik_module
+
+    forwards = []
+    score_batch = loglik_module._score_batch
+    monkeypatch.setattr(loglik_module, "_score_batch", lambda *a: forwards.append(1) or score_batch(*a))
+    plain = run_lm_eval(["qbench_a3_demo"], tiny_model, batch_size=4, limit=12)
+    plain_forwards, forwards[:] = len(forwards), []
+    levels = run_lm_eval(["qbench_a3_demo"], tiny_model, batch_size=4, limit=12, metadata={"a3_levels": True})
+    assert len(forwards) == plain_forwards == 3  # 12 images, batches of 4, with or without levels
+
+    weights = {"excellent": 1.0, "good": 0.75, "fair": 0.5, "poor": 0.25, "bad": 0.0}
+    for before, sample in zip(plain["samples"]["qbench_a3_demo"], levels["samples"]["qbench_a3_demo"]):
+        loglik = {cont.strip(): value for (_, cont, _), (value, _) in zip(sample["arguments"], sample["filtered_resps"])}
+        total = sum(math.exp(loglik[w]) for w in weights)
+        expected = sum(math.exp(loglik[w]) / total * weight for w, weight in weights.items())
+        assert sample["srcc_levels"][0] == pytest.approx(expected, abs=1e-9)
+        assert sample["srcc"] == pytest.approx(before["srcc"])  # the official score is unchanged
+    results = levels["results"]["qbench_a3_demo"]
+    assert {"srcc,none", "plcc,none", "srcc_levels,none", "plcc_levels,none"} <= set(results)
+    assert "srcc_levels,none" not in plain["results"]["qbench_a3_demo"]
+
+
+def test_level_words_and_weights_are_overridable_and_checked(tiny_model):
+    two = run_lm_eval(["qbench_a3_demo"], tiny_model, limit=4, metadata={
+        "a3_level_words": ["good", "poor"], "a3_level_weights": [1, 0]})["samples"]["qbench_a3_demo"]
+    for sample in two:  # two levels weighted 1 / 0: the softmax weight of the first, at temperature 1
+        (good, _), (poor, _) = sample["filtered_resps"]
+        assert sample["srcc_levels"][0] == pytest.approx(1 / (1 + math.exp(poor - good)))
+    for bad, message in (({"a3_levels": True, "a3_level_weights": [1, 0]}, "one number per word"),
+                         ({"a3_level_weights": [1, 0]}, "true for a3_level_weights"),
+                         ({"a3_levels": "yes"}, "must be true or false"),
+                         ({"a3_level_words": ["good"], "a3_level_weights": [1]}, "2 or more distinct words")):
+        with pytest.raises(ValueError, match=message):
+            run_lm_eval(["qbench_a3_demo"], tiny_model, limit=2, metadata=bad)

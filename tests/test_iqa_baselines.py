@@ -193,3 +193,10 @@ def test_clip_iqa_equals_the_direct_softmax(clip_model, demo_dataset_dir):
     assert harness.keys() == direct.keys()
     assert max(abs(harness[k] - direct[k]) for k in direct) < 1e-6
     assert len({round(v, 6) for v in direct.values()}) > 50  # images differ: pairing is tested
+
+
+def test_baselines_refuse_the_level_words_by_name(live_model):
+    with pytest.raises(ValueError, match="the log-likelihood of 'excellent', not of an A3 choice word"):
+        lm_eval.simple_evaluate(
+            model="niqe", model_args=f"pristine={live_model.path}", tasks=["qbench_a3_demo"], limit=2,
+            task_manager=TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"a3_levels": True}))
