@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qbench_tasks.a1_answers import extract_choice
+from qbench_tasks.a1_judge import NO_OPTION
 from qbench_tasks.llvisionqa import CONCERNS, QUESTION_TYPES, A1Question, question_of
 
 
@@ -24,16 +25,31 @@ def accuracy_metrics(question: A1Question, chosen: int | None) -> dict[str, floa
     return metrics
 
 
-def process_generation(doc: dict, results: Sequence[str]) -> dict[str, float | None]:
-    """lm-eval hook for the generate_until tasks (dev split)."""
+def response_of(result: str | dict) -> str:
+    """The model's answer in a filtered A1 result (a dict where the judge filter was on)."""
+    return result["response"] if isinstance(result, dict) else result
+
+
+def process_generation(doc: dict, results: Sequence[str | dict]) -> dict[str, float | None]:
+    """lm-eval hook for the generate_until tasks (dev split). With judge-assisted matching on
+    (``a1_judge``), also ``acc_judged`` and its breakdown (the judge's pick where the rules read
+    none), ``judge_resolved_rate`` (answers only the judge could read) and ``judge_invalid_rate``."""
     question = question_of(doc)
-    chosen = extract_choice(results[0], question.options)
-    return {**accuracy_metrics(question, chosen), "unparsed_rate": float(chosen is None)}
+    chosen = extract_choice(response_of(results[0]), question.options)
+    metrics = {**accuracy_metrics(question, chosen), "unparsed_rate": float(chosen is None)}
+    if isinstance(results[0], dict):
+        judged = results[0].get("judge_choice")
+        judged = None if judged is None or judged == NO_OPTION else judged
+        final = chosen if chosen is not None else judged
+        metrics |= {f"{name}_judged": value for name, value in accuracy_metrics(question, final).items()}
+        metrics |= {"judge_resolved_rate": float(chosen is None and final is not None),
+                    "judge_invalid_rate": float(results[0].get("judge_invalid", False))}
+    return metrics
 
 
-def process_prediction_only(doc: dict, results: Sequence[str]) -> dict[str, float]:
+def process_prediction_only(doc: dict, results: Sequence[str | dict]) -> dict[str, float]:
     """lm-eval hook for the test split, whose answers are hidden: only whether it parsed."""
-    return {"unparsed_rate": float(extract_choice(results[0], question_of(doc).options) is None)}
+    return {"unparsed_rate": float(extract_choice(response_of(results[0]), question_of(doc).options) is None)}
 
 
 def process_multiple_choice(doc: dict, results: Sequence[tuple[float, bool]]) -> dict[str, float | None]:

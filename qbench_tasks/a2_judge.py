@@ -31,7 +31,7 @@ from qbench_tasks.prompts import (
     A2_GOLDEN_FREE_DIMENSIONS,
     A2_JUDGE_QUESTIONS,
     A2_JUDGE_SYSTEM,
-    a2_judge_flat_prompt,
+    judge_flat_prompt,
     a2_judge_question,
 )
 
@@ -142,9 +142,9 @@ class Judgement:
 
 
 @dataclass(frozen=True)
-class _Ask:
+class Ask:
     item: int
-    dimension: str
+    dimension: str  # what is asked about the item ("" where there is one question per item)
     round: int
     question: str
 
@@ -206,25 +206,70 @@ def _generation_kwargs(judge, spec: JudgeSpec, round_: int, attempt: int) -> dic
     return kwargs
 
 
-def _ask_judge(judge, spec: JudgeSpec, asks: Sequence[_Ask], attempt: int) -> list[str]:
+def _ask_judge(judge, spec: JudgeSpec, asks: Sequence[Ask], attempt: int, system: str) -> list[str]:
     chat = _uses_chat(judge, spec)
     requests = []
     for ask in asks:
         if chat:
             context = judge.apply_chat_template(
-                [{"role": "system", "content": A2_JUDGE_SYSTEM}, {"role": "user", "content": ask.question}]
+                [{"role": "system", "content": system}, {"role": "user", "content": ask.question}]
             )
         else:
-            context = a2_judge_flat_prompt(ask.question)
+            context = judge_flat_prompt(ask.question, system)
         arguments = (context, _generation_kwargs(judge, spec, ask.round, attempt))
         requests.append(Instance(request_type="generate_until", doc={}, arguments=arguments, idx=0))
     return [reply if isinstance(reply, str) else "" for reply in judge.generate_until(requests)]
 
 
-def _cache_key(spec: JudgeSpec, ask: _Ask, attempt: int) -> str:
+def _cache_key(spec: JudgeSpec, ask: Ask, attempt: int) -> str:
     text = json.dumps({"judge": spec.identity(), "prompt": ask.question, "round": ask.round,
                        "attempt": attempt}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def ask_until_readable(
+    spec: JudgeSpec,
+    asks: Sequence[Ask],
+    parse: Callable[[str, Ask], object],
+    what: str,
+    system: str = A2_JUDGE_SYSTEM,
+    make_judge: Callable[[JudgeSpec], object] = load_judge,
+) -> list[tuple[str, object]]:
+    """(final reply, ``parse(reply, ask)``) per ask: replies from the cache where stored, else from
+    the judge (built only then) in chunks, each stored as it comes; an ask whose reply ``parse``
+    reads as None is asked again, up to ``spec.retries`` times, then left None and logged."""
+    final: dict[int, tuple[str, object]] = {}
+    pending = list(range(len(asks)))
+    cache = ReplyCache(spec.cache_path())
+    judge = None
+    try:
+        for attempt in range(spec.retries + 1):
+            keys = {i: _cache_key(spec, asks[i], attempt) for i in pending}
+            replies = cache.get(list(keys.values()))
+            missing = [i for i in pending if keys[i] not in replies]
+            if missing:
+                judge = judge or make_judge(spec)
+                logger.info("%s judge %s: %d requests (attempt %d)", what, spec.model, len(missing), attempt + 1)
+            for start in range(0, len(missing), CHUNK_SIZE):
+                chunk = missing[start:start + CHUNK_SIZE]
+                answered = _ask_judge(judge, spec, [asks[i] for i in chunk], attempt, system)
+                fresh = {keys[i]: reply for i, reply in zip(chunk, answered)}
+                cache.put(fresh)
+                replies.update(fresh)
+            for i in pending:
+                final[i] = (replies[keys[i]], parse(replies[keys[i]], asks[i]))
+            pending = [i for i in pending if final[i][1] is None]
+            if not pending:
+                break
+    finally:
+        cache.close()
+    if pending:
+        logger.warning(
+            "%s judge %s: %d of %d replies could not be read after %d tries; they are left out and "
+            "counted as invalid (e.g. reply %r)", what, spec.model, len(pending), len(asks), spec.retries + 1,
+            final[pending[0]][0][:200],
+        )
+    return [final[i] for i in range(len(asks))]
 
 
 def judge_descriptions(
@@ -238,46 +283,14 @@ def judge_descriptions(
     The judge is only built when some reply is not in the cache.
     """
     asks = [
-        _Ask(i, dimension, round_, a2_judge_question(dimension, description, golden))
+        Ask(i, dimension, round_, a2_judge_question(dimension, description, golden))
         for i, (description, golden) in enumerate(items)
         for dimension in (DIMENSIONS if golden else A2_GOLDEN_FREE_DIMENSIONS)
         for round_ in range(spec.rounds)
     ]
-    final: dict[int, tuple[str, int | None]] = {}
-    pending = list(range(len(asks)))
-    cache = ReplyCache(spec.cache_path())
-    judge = None
-    try:
-        for attempt in range(spec.retries + 1):
-            keys = {i: _cache_key(spec, asks[i], attempt) for i in pending}
-            replies = cache.get(list(keys.values()))
-            missing = [i for i in pending if keys[i] not in replies]
-            if missing:
-                judge = judge or make_judge(spec)
-                logger.info("A2 judge %s: %d requests (attempt %d)", spec.model, len(missing), attempt + 1)
-            for start in range(0, len(missing), CHUNK_SIZE):
-                chunk = missing[start:start + CHUNK_SIZE]
-                answered = _ask_judge(judge, spec, [asks[i] for i in chunk], attempt)
-                fresh = {keys[i]: reply for i, reply in zip(chunk, answered)}
-                cache.put(fresh)
-                replies.update(fresh)
-            for i in pending:
-                final[i] = (replies[keys[i]], parse_judge_score(replies[keys[i]]))
-            pending = [i for i in pending if final[i][1] is None]
-            if not pending:
-                break
-    finally:
-        cache.close()
-    if pending:
-        example = final[pending[0]][0]
-        logger.warning(
-            "A2 judge %s: %d of %d judgements had no readable 0/1/2 score after %d tries; they are "
-            "left out of the scores and counted in judge_invalid_rate (e.g. reply %r)",
-            spec.model, len(pending), len(asks), spec.retries + 1, example[:200],
-        )
+    final = ask_until_readable(spec, asks, lambda reply, _: parse_judge_score(reply), "A2", make_judge=make_judge)
     judgements = [Judgement(scores={}, invalid=0, asked=0) for _ in items]
-    for i, ask in enumerate(asks):
-        reply, score = final[i]
+    for ask, (reply, score) in zip(asks, final):
         judgement = judgements[ask.item]
         judgement.asked += 1
         judgement.scores.setdefault(ask.dimension, [])

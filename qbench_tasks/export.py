@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from qbench_tasks.a1_answers import extract_choice
+from qbench_tasks.a1_scoring import response_of
 from qbench_tasks.llvisionqa import question_of
 
 
@@ -31,7 +32,7 @@ def a1_submission(samples: list[dict]) -> list[dict]:
     rows = []
     for sample in samples:
         question = question_of(sample["doc"])
-        response = sample["filtered_resps"][0]
+        response = response_of(sample["filtered_resps"][0])
         chosen = extract_choice(response, question.options)
         row = {
             "type": question.type,

@@ -49,6 +49,23 @@ def a1_prompt(question: str, options, style: str = "letter") -> str:
     raise ValueError(f"--metadata {A1_PROMPT_STYLE_KEY} must be one of {A1_PROMPT_STYLES}, got {style!r}")
 
 
+# Opt-in judge-assisted matching (--metadata a1_judge): an answer the rules cannot read goes to
+# the run's judge (judge_model, ...), which names the option it chooses, or none.
+A1_JUDGE_KEY = "a1_judge"
+A1_JUDGE_SYSTEM = "You match a model's answer to the options of a multiple-choice question."
+A1_JUDGE_NONE = "none"
+
+
+def a1_judge_question(question: str, options, answer: str) -> str:
+    lines = [f"{letter}. {option}" for letter, option in zip(OPTION_LETTERS, options)]
+    return "\n".join([
+        "Here are a multiple-choice question, its options and a model's answer to it.",
+        f"Question: {question}", "Options:", *lines, f"Answer: {answer}",
+        "Which option does the answer choose? Reply with that option's letter alone. If the answer "
+        f"chooses no option, or more than one, reply '{A1_JUDGE_NONE}'.",
+    ])
+
+
 def a1_prompt_fields(metadata: dict) -> dict:
     """The A1 prompt style for a run (checked here, so a typo fails before any model call)."""
     style = metadata.get(A1_PROMPT_STYLE_KEY, A1_PROMPT_STYLES[0])
@@ -134,9 +151,9 @@ def a2_judge_question(dimension: str, description: str, golden: str | None) -> s
     return re.sub(r"\[(MLLM_DESC|GOLDEN_DESC)\]", lambda m: texts[m[1]], A2_JUDGE_QUESTIONS[dimension])
 
 
-def a2_judge_flat_prompt(question: str) -> str:
+def judge_flat_prompt(question: str, system: str = A2_JUDGE_SYSTEM) -> str:
     """System and user turn as one text, the authors' layout, for judges without a chat template."""
-    return f"#System: {A2_JUDGE_SYSTEM} #User: {question}"
+    return f"#System: {system} #User: {question}"
 
 
 # CLIP-IQA's prompt pair (positive, negative): the score is the softmax weight of the first.

@@ -17,7 +17,7 @@ from qbench_tasks.a2_scoring import aggregate, item_metrics
 from qbench_tasks.convert import ConversionError, convert_a2
 from qbench_tasks.demo_data import demo_golden_description, demo_items
 from qbench_tasks.export import a2_submission
-from qbench_tasks.prompts import A2_JUDGE_QUESTIONS, a2_judge_flat_prompt, a2_judge_question
+from qbench_tasks.prompts import A2_JUDGE_QUESTIONS, judge_flat_prompt, a2_judge_question
 from qbench_tasks.rejudge import ITEMS_FILE, METRICS_FILE, judge_samples
 
 MARKERS = list(JUDGE_MARKERS)  # <score-0>, <score-1>, <score-2>, <score-none>
@@ -49,7 +49,7 @@ def test_judge_prompts_are_the_papers_form():
         "including part of the information or similar description. Please only provide the "
         "result in the following format: Score:"
     )
-    assert a2_judge_flat_prompt(completeness).startswith("#System: You are a helpful assistant. #User: Evaluate")
+    assert judge_flat_prompt(completeness).startswith("#System: You are a helpful assistant. #User: Evaluate")
     for dimension, template in A2_JUDGE_QUESTIONS.items():
         assert "[MLLM_DESC]" in template and template.endswith("Score:")
         assert ("[GOLDEN_DESC]" in template) == (dimension != "relevance")

@@ -4,6 +4,7 @@ import datasets
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
 from model_wrappers import install_lm_eval_hooks
+from qbench_tasks.a1_judge import A1_JUDGE_FIELD, a1_judge_spec
 from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, converted_dataset_path
 from qbench_tasks.demo_data import ensure_demo_a1_dataset
 from qbench_tasks.hf_dataset import with_constant_columns
@@ -30,7 +31,7 @@ def load_llvisionqa(demo: bool = False, **metadata):
         path = ensure_demo_a1_dataset()
     elif configured_data_dir(metadata) is not None:
         path = converted_dataset_path("qbench_a1", DATASET_NAME, metadata, CONVERT_COMMAND)
-    fields = a1_prompt_fields(metadata)
+    fields = {**a1_prompt_fields(metadata), A1_JUDGE_FIELD: _judge_json(metadata)}
     if path is not None:
         return load_detached(path, fields)
     try:
@@ -42,6 +43,11 @@ def load_llvisionqa(demo: bool = False, **metadata):
             f"  {CONVERT_COMMAND}\nthen pass --metadata '{{\"qbench_data_dir\": \"DATA_DIR\"}}'."
         ) from err
     return detach_images(with_constant_columns(data, fields))
+
+
+def _judge_json(metadata: dict) -> str:
+    spec = a1_judge_spec(metadata)
+    return spec.to_json() if spec else ""
 
 
 def doc_to_text(doc: dict) -> str:
