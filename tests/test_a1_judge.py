@@ -2,6 +2,7 @@
 model; here a scripted one registered for the test) through the A2 machinery."""
 
 import re
+import zlib
 
 import pytest
 from lm_eval.api.model import LM
@@ -47,11 +48,11 @@ def answer(doc):
     """By question: a plain letter (rules read it), the right letter in words the rules cannot
     read, "nothing fits", or gibberish the judge cannot read either."""
     letter = question_of(doc).answer_letter
-    return [letter, f"Looking closely, I would pick {letter} here", "nothing fits", "zzz"][hash(doc["img_path"]) % 4]
+    return [letter, f"Looking closely, I would pick {letter} here", "nothing fits", "zzz"][kind(doc)]
 
 
 def kind(doc):
-    return hash(doc["img_path"]) % 4
+    return zlib.crc32(doc["img_path"].encode()) % 4
 
 
 @pytest.mark.parametrize(
