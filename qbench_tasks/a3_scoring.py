@@ -23,6 +23,9 @@ A3_SOFTMAX_TEMPERATURE = 100.0
 # CGIQA-6K is scored per half (game frames, movie frames) and the two are averaged.
 CGIQA_HALVES = ("game_", "movie_")
 
+# Fewer items give no correlation worth reporting: any two distinct pairs give exactly +-1.
+MIN_CORRELATION_ITEMS = 3
+
 # One scored item as process_results hands it to the aggregations.
 ScoredItem = tuple[float, float, str]  # (model score, MOS, img_path)
 
@@ -62,8 +65,9 @@ def _correlation(
     name: str, fn: Callable, scores: Sequence[float], mos: Sequence[float]
 ) -> float:
     """``fn``'s statistic, or NaN with a logged reason where it is undefined."""
-    if len(scores) < 2:
-        log.warning("%s undefined on %d item(s); reporting NaN", name, len(scores))
+    if len(scores) < MIN_CORRELATION_ITEMS:  # two points always lie on a line: +-1 says nothing
+        log.warning("%s undefined on %d item(s) (fewer than %d); reporting NaN", name, len(scores),
+                    MIN_CORRELATION_ITEMS)
         return math.nan
     if not all(map(math.isfinite, [*scores, *mos])):
         log.warning("%s undefined: a score or MOS is not a finite number; reporting NaN", name)

@@ -41,6 +41,7 @@ def test_plcc_hand_checked_on_raw_scores():
 @pytest.mark.parametrize("metric", [srcc, plcc])
 def test_undefined_correlations_are_nan_not_errors(metric):
     assert math.isnan(metric(items([0.5], [3.0])))
+    assert math.isnan(metric(items([0.1, 0.9], [1.0, 4.0])))  # two items: +-1 always, so NaN
     assert math.isnan(metric(items([0.5, 0.5, 0.5], [1.0, 2.0, 3.0])))
     assert math.isnan(metric(items([0.1, 0.2, 0.3], [2.0, 2.0, 2.0])))
 

@@ -186,3 +186,23 @@ def test_level_words_and_weights_are_overridable_and_checked(tiny_model):
                          ({"a3_level_words": ["good"], "a3_level_weights": [1]}, "2 or more distinct words")):
         with pytest.raises(ValueError, match=message):
             run_lm_eval(["qbench_a3_demo"], tiny_model, limit=2, metadata=bad)
+
+
+def test_a_mistyped_setting_is_refused_naming_the_closest(tiny_model, demo_dataset_dir, monkeypatch):
+    """A typo used to be ignored, and with QBENCH_DATA_DIR set the run scored that folder instead."""
+    monkeypatch.setenv("QBENCH_DATA_DIR", str(demo_dataset_dir.parent))
+    for typo, closest in (("qbench_datadir", "qbench_data_dir"), ("a3_choice_word", "a3_choice_words"),
+                          ("judge_modle", "judge_model")):
+        with pytest.raises(ValueError, match=f"'{typo}' is not a Q-Bench setting; did you mean '{closest}'"):
+            run_lm_eval(["qbench_a3_demo"], tiny_model, limit=2, metadata={typo: "x"})
+
+
+def test_the_readme_settings_table_lists_every_setting():
+    from conftest import REPO
+    from qbench_tasks.settings import SETTINGS
+
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("**Settings.**"):readme.index("**A1 prompt.**")]
+    listed = {key for cell in (line.split("|")[1] for line in table.splitlines() if line.startswith("| `"))
+              for key in (part.strip(" `") for part in cell.split(","))}
+    assert listed == set(SETTINGS)

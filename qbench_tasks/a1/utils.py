@@ -11,6 +11,7 @@ from qbench_tasks.hf_dataset import with_constant_columns
 from qbench_tasks.lazy_images import detach_images, load_detached
 from qbench_tasks.llvisionqa import DATASET_NAME, HUB_DATASET_ID, question_of
 from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
+from qbench_tasks.settings import check_metadata
 
 # Loading a Q-Bench task is the moment to let plain --model hf-multimodal score images (the
 # multiple-choice task asks for log-likelihoods): see model_wrappers.hf_multimodal_loglik.
@@ -26,6 +27,7 @@ def load_llvisionqa(demo: bool = False, **metadata):
     """``custom_dataset``: the converted LLVisionQA when a data directory is configured, else
     the hub's ``q-future/Q-Bench-HF``; the demo set when ``demo``. The run's prompt style goes
     into every document."""
+    check_metadata(metadata)
     path = None
     if demo:
         path = ensure_demo_a1_dataset()

@@ -10,6 +10,7 @@ from qbench_tasks.data_location import converted_dataset_path
 from qbench_tasks.demo_data import ensure_demo_a2_dataset
 from qbench_tasks.lazy_images import load_detached
 from qbench_tasks.prompts import A2_PROMPT
+from qbench_tasks.settings import check_metadata
 
 # Loading a Q-Bench task is the moment to make --use_cache resume image generation mid-way.
 install_lm_eval_hooks()
@@ -22,6 +23,7 @@ CONVERT_COMMAND = (
 def load_lldescribe(demo: bool = False, **metadata):
     """``custom_dataset``: the converted LLDescribe (or the demo set), with the run's judge
     (from --metadata; checked here, before any model call) in every document."""
+    check_metadata(metadata)
     spec = JudgeSpec.from_metadata(metadata)
     if demo:
         path = ensure_demo_a2_dataset()

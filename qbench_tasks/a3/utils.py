@@ -6,6 +6,7 @@ from qbench_tasks.databases import get_database
 from qbench_tasks.demo_data import DEMO_DATABASE, ensure_demo_a3_dataset
 from qbench_tasks.lazy_images import JPEG_DRAFT_KEY, load_detached
 from qbench_tasks.prompts import a3_prompt_fields
+from qbench_tasks.settings import check_metadata
 
 # lm-eval builds the model before it loads tasks but asks it for log-likelihoods after, so
 # loading a Q-Bench task is the moment to let plain --model hf-multimodal score images.
@@ -18,6 +19,7 @@ def load_a3(database: str, **metadata):
 
     lm-eval passes ``--metadata`` (and the model args) as keyword arguments.
     """
+    check_metadata(metadata)
     if database == DEMO_DATABASE.name:  # generated on first use rather than converted by hand
         path = ensure_demo_a3_dataset()
     else:
