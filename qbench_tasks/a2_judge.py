@@ -19,6 +19,7 @@ import logging
 import math
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,8 +42,11 @@ DIMENSIONS = tuple(A2_JUDGE_QUESTIONS)  # completeness, precision, relevance
 SCORES = (0, 1, 2)
 # The document column that carries the run's judge (JSON; "" when none is configured).
 JUDGE_FIELD = "judge_spec"
-# Requests per judge call: replies are stored after each, so an interrupted run loses at most one.
+# Requests per judge call (each reply is stored as it arrives, through the judge's cache hook).
 CHUNK_SIZE = 256
+# Seconds before attempt 2, doubled for each later one: a failing server gets time to recover.
+BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
 _API_SEED = 1234  # lm-eval's default API seed; round and attempt are added to it
 
 
@@ -80,6 +84,7 @@ class JudgeSpec:
     max_tokens: int = 32
     chat: bool | None = None  # system + user messages; None: when the judge has a chat template
     cache: str = ""  # SQLite file of replies; "" = <qbench cache dir>/judge-replies.sqlite3
+    timeout: int = 60  # seconds per request to an API judge (lm-eval's own default is 300)
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> JudgeSpec | None:
@@ -100,7 +105,7 @@ class JudgeSpec:
             problems.append(f"judge_model must be a model name, got {self.model!r}")
         if not isinstance(self.model_args, str):
             problems.append(f"judge_model_args must be a string like 'pretrained=...', got {self.model_args!r}")
-        for name in ("rounds", "max_tokens"):
+        for name in ("rounds", "max_tokens", "timeout"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"judge_{name} must be a whole number >= 1, got {value!r}")
@@ -175,15 +180,20 @@ class ReplyCache:
 
 
 def load_judge(spec: JudgeSpec):
-    """The judge as an lm-eval LM, built from its registered name and model_args."""
+    """The judge as an lm-eval LM, built from its registered name and model_args; an API judge
+    gets ``spec.timeout`` per request unless its model_args set one."""
     from lm_eval.api.registry import get_model
+    from lm_eval.models.api_models import TemplateAPI
     from lm_eval.utils import simple_parse_args_string
 
     try:
         model_class = get_model(spec.model)
     except ValueError as err:
         raise ValueError(f"judge_model {spec.model!r} is not an lm-eval model: {err}") from None
-    return model_class.create_from_arg_obj(simple_parse_args_string(spec.model_args))
+    args = simple_parse_args_string(spec.model_args)
+    if isinstance(model_class, type) and issubclass(model_class, TemplateAPI):
+        args.setdefault("timeout", spec.timeout)
+    return model_class.create_from_arg_obj(args)
 
 
 def _uses_chat(judge, spec: JudgeSpec) -> bool:
@@ -206,7 +216,9 @@ def _generation_kwargs(judge, spec: JudgeSpec, round_: int, attempt: int) -> dic
     return kwargs
 
 
-def _ask_judge(judge, spec: JudgeSpec, asks: Sequence[Ask], attempt: int, system: str) -> list[str]:
+def _ask_judge(judge, spec: JudgeSpec, asks: Sequence[Ask], attempt: int, system: str,
+               cache: ReplyCache, keys: Sequence[str]) -> list[str]:
+    """The judge's replies to ``asks``, each stored under its key in ``cache`` as it arrives."""
     chat = _uses_chat(judge, spec)
     requests = []
     for ask in asks:
@@ -218,13 +230,70 @@ def _ask_judge(judge, spec: JudgeSpec, asks: Sequence[Ask], attempt: int, system
             context = judge_flat_prompt(ask.question, system)
         arguments = (context, _generation_kwargs(judge, spec, ask.round, attempt))
         requests.append(Instance(request_type="generate_until", doc={}, arguments=arguments, idx=0))
-    return [reply if isinstance(reply, str) else "" for reply in judge.generate_until(requests)]
+    hook, judge.cache_hook = judge.cache_hook, _StoreEachReply(cache, requests, keys)
+    try:
+        replies = judge.generate_until(requests)
+    finally:
+        judge.cache_hook = hook
+    if len(replies) != len(requests):
+        raise ValueError(f"the judge answered {len(replies)} of {len(requests)} requests")
+    return [reply if isinstance(reply, str) else "" for reply in replies]
 
 
 def _cache_key(spec: JudgeSpec, ask: Ask, attempt: int) -> str:
     text = json.dumps({"judge": spec.identity(), "prompt": ask.question, "round": ask.round,
                        "attempt": attempt}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _StoreEachReply:
+    """Stands in for the judge's cache hook: lm-eval models report every reply through it as it
+    comes, so each is stored at once and a killed run loses only the replies in flight."""
+
+    def __init__(self, cache: ReplyCache, requests: Sequence[Instance], keys: Sequence[str]):
+        self.cache = cache
+        self.keys: dict[str, list[str]] = {}  # request -> its cache keys (equal requests: rounds)
+        for request, key in zip(requests, keys):
+            self.keys.setdefault(_request_id(request.args), []).append(key)
+
+    def add_partial(self, attr: str, req, res) -> None:
+        waiting = self.keys.get(_request_id(req)) if attr == "generate_until" and isinstance(res, str) else None
+        if waiting:
+            self.cache.put({waiting.pop(0): res})
+
+
+def _request_id(args) -> str:
+    context, gen_kwargs = args[0], args[1]
+    return json.dumps([context, gen_kwargs], sort_keys=True, default=str)
+
+
+def _ask_stored(judge, spec: JudgeSpec, cache: ReplyCache, asks: dict[str, Ask], attempt: int,
+                system: str, what: str) -> dict[str, str]:
+    """Replies for ``asks`` (cache key -> ask), each stored as it arrives. A chunk whose call fails
+    (an HTTP error, a malformed or empty reply, a time-out) is asked again one request at a time,
+    so one bad request costs only itself; a request that fails alone is left out (asked again at
+    the next attempt, never stored)."""
+    replies: dict[str, str] = {}
+    keys = list(asks)
+    for start in range(0, len(keys), CHUNK_SIZE):
+        chunk = keys[start:start + CHUNK_SIZE]
+        for part in ([chunk] if len(chunk) > 1 else []) + [[key] for key in chunk]:
+            part = [key for key in part if key not in replies]
+            if not part:
+                continue
+            try:
+                answered = _ask_judge(judge, spec, [asks[key] for key in part], attempt, system, cache, part)
+            except Exception as err:  # noqa: BLE001 - a judge failure must never end the run
+                replies.update(cache.get(part))  # what arrived before the failure
+                if len(part) == 1:
+                    logger.warning("%s judge %s: a request failed (%s: %s); it is asked again at the next "
+                                   "attempt, else counted as invalid", what, spec.model, type(err).__name__, err)
+                continue
+            fresh = dict(zip(part, answered))
+            cache.put(fresh)
+            replies.update(fresh)
+            break
+    return replies
 
 
 def ask_until_readable(
@@ -236,28 +305,27 @@ def ask_until_readable(
     make_judge: Callable[[JudgeSpec], object] = load_judge,
 ) -> list[tuple[str, object]]:
     """(final reply, ``parse(reply, ask)``) per ask: replies from the cache where stored, else from
-    the judge (built only then) in chunks, each stored as it comes; an ask whose reply ``parse``
-    reads as None is asked again, up to ``spec.retries`` times, then left None and logged."""
+    the judge (built only then), each stored as it comes. An ask whose reply ``parse`` reads as
+    None, or whose request failed, is asked again after a back-off, up to ``spec.retries`` times,
+    then left None (its reply "" where none ever came) and logged. No judge failure ends the run."""
     final: dict[int, tuple[str, object]] = {}
     pending = list(range(len(asks)))
     cache = ReplyCache(spec.cache_path())
     judge = None
     try:
         for attempt in range(spec.retries + 1):
+            if attempt:
+                time.sleep(min(BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
             keys = {i: _cache_key(spec, asks[i], attempt) for i in pending}
             replies = cache.get(list(keys.values()))
-            missing = [i for i in pending if keys[i] not in replies]
+            missing = {keys[i]: asks[i] for i in pending if keys[i] not in replies}
             if missing:
                 judge = judge or make_judge(spec)
                 logger.info("%s judge %s: %d requests (attempt %d)", what, spec.model, len(missing), attempt + 1)
-            for start in range(0, len(missing), CHUNK_SIZE):
-                chunk = missing[start:start + CHUNK_SIZE]
-                answered = _ask_judge(judge, spec, [asks[i] for i in chunk], attempt, system)
-                fresh = {keys[i]: reply for i, reply in zip(chunk, answered)}
-                cache.put(fresh)
-                replies.update(fresh)
+                replies.update(_ask_stored(judge, spec, cache, missing, attempt, system, what))
             for i in pending:
-                final[i] = (replies[keys[i]], parse(replies[keys[i]], asks[i]))
+                reply = replies.get(keys[i])
+                final[i] = ("", None) if reply is None else (reply, parse(reply, asks[i]))
             pending = [i for i in pending if final[i][1] is None]
             if not pending:
                 break
@@ -265,9 +333,9 @@ def ask_until_readable(
         cache.close()
     if pending:
         logger.warning(
-            "%s judge %s: %d of %d replies could not be read after %d tries; they are left out and "
-            "counted as invalid (e.g. reply %r)", what, spec.model, len(pending), len(asks), spec.retries + 1,
-            final[pending[0]][0][:200],
+            "%s judge %s: %d of %d replies could not be read (or never came) after %d tries; they are "
+            "left out and counted as invalid (e.g. reply %r)", what, spec.model, len(pending), len(asks),
+            spec.retries + 1, final[pending[0]][0][:200],
         )
     return [final[i] for i in range(len(asks))]
 

@@ -12,6 +12,7 @@ from conftest import evaluate_scripted
 from qbench_tasks.a1_judge import NO_OPTION, parse_choice_reply
 from qbench_tasks.a1_scoring import accuracy_metrics
 from qbench_tasks.llvisionqa import question_of
+from qbench_tasks.prompts import a1_judge_question
 
 ASKED: list[str] = []  # every question the judge received
 
@@ -73,8 +74,12 @@ def test_unparsed_answers_are_matched_by_the_judge_once_and_reported_apart(tmp_p
     docs = [s["doc"] for s in judged["samples"]["qbench_a1_demo"]]
     counts = [sum(kind(d) == k for d in docs) for k in range(4)]
     assert all(counts)
-    # Only answers the rules could not read are sent; gibberish is asked again once, then counted.
-    assert len(ASKED) == counts[1] + counts[2] + 2 * counts[3]
+    # Only answers the rules could not read are sent, each distinct prompt once; gibberish is asked
+    # again once, then counted.
+    prompts = {(kind(d), a1_judge_question(question_of(d).question, question_of(d).options, answer(d)))
+               for d in docs if kind(d)}
+    assert len(ASKED) == len({p for _, p in prompts}) + len({p for k, p in prompts if k == 3})
+    assert {p.split("#User: ")[1] for p in ASKED} == {p for _, p in prompts}
     before, after = rules_only["results"]["qbench_a1_demo"], judged["results"]["qbench_a1_demo"]
     assert after["acc,none"] == before["acc,none"] == pytest.approx(counts[0] / len(docs))
     assert after["acc_judged,none"] == pytest.approx((counts[0] + counts[1]) / len(docs))

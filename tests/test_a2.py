@@ -2,7 +2,9 @@
 lm-eval (a local hf model and an OpenAI-compatible server), its cache, and after-the-fact judging."""
 
 import json
+import sqlite3
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import datasets
@@ -241,8 +243,11 @@ def test_local_hf_judge_end_to_end_with_invalid_replies_retries_and_cache(
         assert results[f"{dimension},judge"] == pytest.approx(sum(valid) / len(valid))
     assert results["total,judge"] == pytest.approx(3 * sum(valid) / len(valid))
     assert results["judge_invalid_rate,judge"] == pytest.approx(n_invalid / 91)
-    # 3 dimensions x 2 rounds, and each unreadable judgement asked once more.
-    assert count_hf_judge_requests["requests"] == 91 * 3 * 2 + n_invalid * 3 * 2
+    # 3 dimensions x 2 rounds, and each unreadable judgement asked once more; a (prompt, round,
+    # attempt) that two descriptions share is asked once: one request per stored reply.
+    stored = sqlite3.connect(tmp_path / "replies.sqlite3").execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+    assert count_hf_judge_requests["requests"] == stored <= 91 * 3 * 2 + n_invalid * 3 * 2
+    assert stored > 91 * 2  # most prompts are distinct
 
     count_hf_judge_requests["requests"] = 0
     again = evaluate_scripted(marker_description, "qbench_a2_demo", metadata)["results"]["qbench_a2_demo"]
@@ -255,7 +260,8 @@ def test_local_hf_judge_end_to_end_with_invalid_replies_retries_and_cache(
     samples.write_text("".join(json.dumps(s, default=str) + "\n" for s in out["samples"]["qbench_a2_demo"]))
     spec = JudgeSpec.from_metadata({**metadata, "judge_rounds": 3})
     metrics = judge_samples(samples, spec, tmp_path / "rejudged")
-    assert count_hf_judge_requests["requests"] == 91 * 3 + n_invalid * 3
+    now_stored = sqlite3.connect(tmp_path / "replies.sqlite3").execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+    assert count_hf_judge_requests["requests"] == now_stored - stored <= 91 * 3 + n_invalid * 3
     for name, value in metrics.items():
         assert value == pytest.approx(results[f"{name},judge"]), name
     records = [json.loads(line) for line in (tmp_path / "rejudged" / ITEMS_FILE).read_text().splitlines()]
@@ -301,14 +307,17 @@ class ChatServer(BaseHTTPRequestHandler):
     def do_POST(self):
         payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).payloads.append(payload)
-        user = payload["messages"][-1]["content"]
-        marker = next((m for m in MARKERS if m in user), "<score-none>")
-        reply = "I cannot judge this." if marker == "<score-none>" else f"Score: {JUDGE_MARKERS[marker]}"
-        body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]})
-        self.send_response(200)
+        self.respond(payload["messages"][-1]["content"])
+
+    def respond(self, user: str, status: int = 200, body: bytes | None = None):
+        if body is None:
+            marker = next((m for m in MARKERS if m in user), "<score-none>")
+            reply = "I cannot judge this." if marker == "<score-none>" else f"Score: {JUDGE_MARKERS[marker]}"
+            body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]}).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(body.encode())
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass
@@ -340,3 +349,72 @@ def test_openai_compatible_server_as_judge(tmp_path, monkeypatch):
     relevance_of_first = [p for p in ChatServer.payloads if "Clear." in p["messages"][-1]["content"]
                           and "is relevant" in p["messages"][-1]["content"]]
     assert len({p["seed"] for p in relevance_of_first}) == 3
+
+
+class FaultyChatServer(ChatServer):
+    """The stand-in server, failing on a marker: an empty `choices`, HTTP 500, malformed JSON, or
+    no answer within the client's time-out."""
+
+    def respond(self, user: str, status: int = 200, body: bytes | None = None):
+        if "<fault-empty>" in user:
+            return super().respond(user, body=b'{"choices": []}')
+        if "<fault-500>" in user:
+            return super().respond(user, status=500, body=b"internal error")
+        if "<fault-json>" in user:
+            return super().respond(user, body=b'{"choices": [')
+        if "<fault-hang>" in user:
+            time.sleep(3)
+        return super().respond(user)
+
+
+def test_judge_failures_of_every_kind_never_end_the_run(tmp_path, monkeypatch):
+    """Each failing request is retried, then counted invalid; every other reply is scored and stored."""
+    import qbench_tasks.a2_judge as a2_judge
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setattr(a2_judge, "BACKOFF_SECONDS", 0.0)
+    FaultyChatServer.payloads = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FaultyChatServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    items = [("Clear. <score-2>", None), ("Empty <fault-empty>", None), ("Dim. <score-0>", None),
+             ("Error <fault-500>", None), ("Broken <fault-json>", None), ("Slow <fault-hang>", None),
+             ("Fine. <score-1>", None)]
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions"
+        spec = JudgeSpec(model="local-chat-completions", model_args=f"model=judge-llm,base_url={url},max_retries=1",
+                         rounds=1, retries=1, timeout=1, cache=str(tmp_path / "replies.sqlite3"))
+        judgements = judge_descriptions(spec, items)
+    finally:
+        server.shutdown()
+    assert [j.scores["relevance"] for j in judgements] == [[2], [], [0], [], [], [], [1]]
+    assert [j.invalid for j in judgements] == [0, 1, 0, 1, 1, 1, 0]
+    stored = sqlite3.connect(tmp_path / "replies.sqlite3").execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+    assert stored == 3  # the three replies; a failed request stores nothing, so a rerun asks it again
+
+
+class InterruptedJudge:
+    """A judge reporting replies through lm-eval's cache hook, killed after ``stop_after`` of them."""
+
+    def __init__(self, stop_after=None):
+        self.stop_after, self.asked = stop_after, 0
+        self.cache_hook = None
+
+    def generate_until(self, requests, disable_tqdm=False):
+        replies = []
+        for request in requests:
+            if self.stop_after is not None and self.asked == self.stop_after:
+                raise KeyboardInterrupt  # the run is killed here
+            self.asked += 1
+            replies.append("Score: 1")
+            self.cache_hook.add_partial("generate_until", request.args, replies[-1])
+        return replies
+
+
+def test_a_killed_judge_run_keeps_every_reply_that_arrived(tmp_path):
+    spec = JudgeSpec(model="stand-in", rounds=1, retries=0, cache=str(tmp_path / "replies.sqlite3"))
+    items = [(f"Description {i}.", None) for i in range(10)]
+    with pytest.raises(KeyboardInterrupt):
+        judge_descriptions(spec, items, make_judge=lambda _: InterruptedJudge(stop_after=7))
+    resumed = InterruptedJudge()
+    judgements = judge_descriptions(spec, items, make_judge=lambda _: resumed)
+    assert resumed.asked == 3 and all(j.scores == {"relevance": [1]} for j in judgements)
