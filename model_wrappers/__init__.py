@@ -6,8 +6,8 @@
 * ``qbench-protocol``: a module written to the Q-Bench submission protocol (``qbench_protocol``).
 
 ``install_lm_eval_hooks`` gives lm-eval's own ``hf-multimodal`` the same two abilities, and lm-eval's
-results the standard errors of Q-Bench's aggregations (version-gated; called when Q-Bench task code
-loads).
+results the standard errors of Q-Bench's aggregations, and its results and samples files no
+credentials (version-gated; called when Q-Bench task code loads).
 """
 
 from model_wrappers.aggregation_stderr import install_aggregation_stderr_hook
@@ -17,6 +17,7 @@ from model_wrappers.hf_multimodal_loglik import (
 )
 from model_wrappers.iqa_baselines import CLIPIQALM, NIQELM
 from model_wrappers.qbench_protocol import QBenchProtocolLM
+from model_wrappers.redaction import install_redaction_hook
 from model_wrappers.resumable_generation import install_resumable_generation_hook
 
 
@@ -24,6 +25,7 @@ def install_lm_eval_hooks() -> None:
     install_hf_multimodal_loglikelihood_hook()
     install_resumable_generation_hook()
     install_aggregation_stderr_hook()
+    install_redaction_hook()
 
 
 __all__ = ["CLIPIQALM", "HFMultimodalLoglikLM", "NIQELM", "QBenchProtocolLM", "install_lm_eval_hooks",

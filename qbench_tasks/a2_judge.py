@@ -21,12 +21,14 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lm_eval.api.filter import Filter
 from lm_eval.api.instance import Instance
 
+from qbench_tasks.credentials import redact_text
 from qbench_tasks.data_location import cache_dir
 from qbench_tasks.prompts import (
     A2_GOLDEN_FREE_DIMENSIONS,
@@ -120,20 +122,32 @@ class JudgeSpec:
         if problems:
             raise ValueError("; ".join(problems))
 
+    def public(self) -> JudgeSpec:
+        """This spec with any credential in its model_args redacted: what may be written down."""
+        return dataclasses.replace(self, model_args=redact_text(self.model_args))
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        """The spec for a document column: its public form (datasets caches columns on disk and
+        samples log documents); the spec itself stays in this process, found by ``from_json``."""
+        text = json.dumps(asdict(self.public()), sort_keys=True)
+        _LIVE_SPECS[text] = self
+        return text
 
     @classmethod
     def from_json(cls, text: str) -> JudgeSpec | None:
-        return cls(**json.loads(text)) if text else None
+        return _LIVE_SPECS.get(text) or (cls(**json.loads(text)) if text else None)
 
     def cache_path(self) -> Path:
         return Path(self.cache).expanduser() if self.cache else cache_dir() / "judge-replies.sqlite3"
 
     def identity(self) -> dict:
         """What a reply depends on besides prompt, round and attempt (the cache key's judge part)."""
-        return {"model": self.model, "model_args": self.model_args, "temperature": self.temperature,
+        return {"model": self.model, "model_args": redact_text(self.model_args), "temperature": self.temperature,
                 "max_tokens": self.max_tokens, "chat": self.chat}
+
+
+# Specs handed to documents in this process, by their public JSON (credentials kept out of it).
+_LIVE_SPECS: dict[str, JudgeSpec] = {}
 
 
 @dataclass

@@ -33,7 +33,7 @@ def judge_samples(samples_file: str | os.PathLike, spec: JudgeSpec, out_dir: str
     metrics = aggregate(per_item)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"samples": str(samples_file), "judge": asdict(spec), "n": len(samples), "metrics": metrics}
+    summary = {"samples": str(samples_file), "judge": asdict(spec.public()), "n": len(samples), "metrics": metrics}
     (out_dir / METRICS_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     with (out_dir / ITEMS_FILE).open("w", encoding="utf-8") as f:
         for sample, record, values in zip(samples, judged, per_item):
