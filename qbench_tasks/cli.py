@@ -39,12 +39,13 @@ def _convert(args: argparse.Namespace) -> None:
     from qbench_tasks.convert import ConversionError, convert_a1, convert_a2, convert_a3
 
     try:
+        outside = {"allow_outside_images": args.allow_outside_images}
         if args.kind == "a1":
-            report = convert_a1(args.labels, args.images, args.split, args.out, args.skip_bad)
+            report = convert_a1(args.labels, args.images, args.split, args.out, args.skip_bad, **outside)
         elif args.kind == "a2":
-            report = convert_a2(args.images, args.out, args.golden, args.skip_bad)
+            report = convert_a2(args.images, args.out, args.golden, args.skip_bad, **outside)
         else:
-            report = convert_a3(args.database, args.labels, args.images, args.out, args.skip_bad)
+            report = convert_a3(args.database, args.labels, args.images, args.out, args.skip_bad, **outside)
     except ConversionError as err:
         raise SystemExit(f"qbench convert: {err}") from None
     for message in report.skipped:
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--skip-bad", action="store_true",
             help="skip rows whose image is missing or unreadable (reported) instead of stopping",
         )
+        kind.add_argument("--allow-outside-images", action="store_true",
+                          help="accept img_path values leading outside --images (absolute, .., symbolic links)")
 
     export = commands.add_parser("export", help="lm-eval samples -> official submission file")
     export_kinds = export.add_subparsers(dest="kind", required=True, metavar="KIND")

@@ -67,9 +67,11 @@ def read_json_rows(labels: Path) -> list:
 
 
 def _check_unique(labels: Path, i: int, img_path: str, seen: dict[str, int]) -> None:
-    if img_path in seen:
-        raise ConversionError(f"{labels}: row {i} ({img_path}): img_path already given in row {seen[img_path]}")
-    seen[img_path] = i
+    """Refuse an image given twice, also as another spelling of the same path (``./a.jpg``)."""
+    key = os.path.normpath(img_path)
+    if key in seen:
+        raise ConversionError(f"{labels}: row {i} ({img_path}): img_path already given in row {seen[key]}")
+    seen[key] = i
 
 
 def read_a3_labels(labels: Path) -> list[dict]:
@@ -84,6 +86,8 @@ def read_a3_labels(labels: Path) -> list[dict]:
         where = f"{where} ({img_path})"
         if "gt_score" not in row:
             raise ConversionError(f"{where}: no 'gt_score'")
+        if isinstance(row["gt_score"], bool):
+            raise ConversionError(f"{where}: gt_score {row['gt_score']!r} is not a number")
         try:
             mos = float(row["gt_score"])  # also strips CGIQA-6K's trailing space
         except (TypeError, ValueError):
@@ -147,14 +151,25 @@ def read_checked_image(path: Path) -> bytes:
     return data
 
 
+def image_file(images: Path, img_path: str, allow_outside: bool = False) -> Path:
+    """``images / img_path``, refused (ValueError) where it leaves ``images``: an absolute path,
+    ``..``, or a symbolic link pointing out (unless ``allow_outside``)."""
+    path = images / img_path
+    if not allow_outside and (Path(img_path).is_absolute() or not path.resolve().is_relative_to(images.resolve())):
+        raise ValueError(f"img_path leads outside the images folder {images} (to {path.resolve()}); "
+                         "pass --allow-outside-images if that is meant")
+    return path
+
+
 def _image_rows(
-    labels: Path, rows: list[dict], images: Path, skip_bad: bool, report: ConversionReport
+    labels: Path, rows: list[dict], images: Path, skip_bad: bool, report: ConversionReport,
+    allow_outside: bool = False,
 ) -> Iterator[dict]:
     """Each label row with its image file's bytes added (checked to decode)."""
     for i, row in enumerate(rows):
         img_path = row["img_path"]
         try:
-            data = read_checked_image(images / img_path)
+            data = read_checked_image(image_file(images, img_path, allow_outside))
         except ValueError as err:
             message = f"{labels}: row {i} ({img_path}): {err}"
             if not skip_bad:
@@ -265,6 +280,7 @@ def convert_a1(
     out: str | os.PathLike,
     skip_bad: bool = False,
     facts: CardFacts = LLVISIONQA_FACTS,
+    allow_outside_images: bool = False,
 ) -> ConversionReport:
     """Official LLVisionQA label file + image folder -> split ``split`` of ``out/llvisionqa``."""
     if split not in llvisionqa.SPLITS:
@@ -275,7 +291,7 @@ def convert_a1(
     report.written = write_parquet_dataset(
         report.out_dir,
         split,
-        _image_rows(labels, rows, images, skip_bad, report),
+        _image_rows(labels, rows, images, skip_bad, report, allow_outside_images),
         LLVISIONQA_FEATURES,
         lambda counts: llvisionqa_card(facts, counts),
     )
@@ -288,6 +304,7 @@ def convert_a3(
     images: str | os.PathLike,
     out: str | os.PathLike,
     skip_bad: bool = False,
+    allow_outside_images: bool = False,
 ) -> ConversionReport:
     """Official A3 label file + image folder -> ``out/<database>`` (split ``test``)."""
     db = database if isinstance(database, IQADatabase) else get_database(database)
@@ -297,7 +314,7 @@ def convert_a3(
     report.written = write_parquet_dataset(
         report.out_dir,
         "test",
-        _image_rows(labels, rows, images, skip_bad, report),
+        _image_rows(labels, rows, images, skip_bad, report, allow_outside_images),
         A3_FEATURES,
         lambda counts: a3_card(db, counts["test"]),
     )
@@ -310,6 +327,7 @@ def convert_a2(
     golden: str | os.PathLike | None = None,
     skip_bad: bool = False,
     facts: CardFacts = LLDESCRIBE_FACTS,
+    allow_outside_images: bool = False,
 ) -> ConversionReport:
     """LLDescribe images (+ optional golden file) -> ``out/lldescribe`` (split ``test``).
 
@@ -325,7 +343,7 @@ def convert_a2(
     report.written = write_parquet_dataset(
         report.out_dir,
         "test",
-        _image_rows(labels, rows, images, skip_bad, report),
+        _image_rows(labels, rows, images, skip_bad, report, allow_outside_images),
         LLDESCRIBE_FEATURES,
         lambda counts: lldescribe_card(facts, counts["test"], counts["test"] if golden is not None else 0),
     )

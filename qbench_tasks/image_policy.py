@@ -6,6 +6,12 @@ decodes it for the model.
 input                                      result
 =========================================  =====================================================
 missing file, zero bytes, not an image     refused
+not a regular file (FIFO, device), or      refused before anything is read (a FIFO would hang,
+over ``MAX_FILE_BYTES``                    ``/dev/zero`` would fill memory)
+a format outside ``RASTER_FORMATS``        refused: EPS, PS and PDF (run through Ghostscript by
+                                           Pillow) and anything not a plain raster image
+a side over ``MAX_ASPECT_RATIO`` x the     refused (a 30000x10 strip took 17 s and 3.7 GB in a
+other                                      processor's resize)
 truncated or otherwise corrupt data        refused (the whole file is decoded, nothing guessed)
 more pixels than Pillow's limit            refused (``Image.MAX_IMAGE_PIXELS``, 89.5 Mpx: the
 (decompression bomb)                       size is read from the header, before any decoding)
@@ -29,12 +35,18 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
 
 MIN_SIDE = 8  # pixels; smaller images carry no quality to judge
+MAX_ASPECT_RATIO = 20  # longer side over shorter: a panorama is ~4-8; beyond 20, a strip
+MAX_FILE_BYTES = 512 * 2**20  # far above any IQA database's images
+# The formats Pillow may open: raster images only (never EPS/PS/PDF, which run Ghostscript).
+Image.init()  # registers every plugin Pillow has; ``formats=`` then limits which may open a file
+RASTER_FORMATS = tuple(f for f in ("JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF", "PPM") if f in Image.OPEN)
 BACKGROUND = (255, 255, 255)  # what transparent pixels are shown over
 
 
@@ -54,11 +66,16 @@ def open_rgb(data: bytes, name: str, draft: tuple[int, int] | None = None) -> Im
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its pixel limit; the policy refuses both.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=RASTER_FORMATS)
             if min(image.size) < MIN_SIDE:
                 raise ImageRefused(
                     f"image file {name} is {image.width}x{image.height} pixels, below the "
                     f"{MIN_SIDE}-pixel minimum side"
+                )
+            if max(image.size) > MAX_ASPECT_RATIO * min(image.size):
+                raise ImageRefused(
+                    f"image file {name} is {image.width}x{image.height} pixels, a side more than "
+                    f"{MAX_ASPECT_RATIO} times the other"
                 )
             if draft is not None:
                 image.draft("RGB", draft)
@@ -68,7 +85,8 @@ def open_rgb(data: bytes, name: str, draft: tuple[int, int] | None = None) -> Im
     except (OSError, SyntaxError, ValueError) as err:
         if isinstance(err, ImageRefused):
             raise
-        raise ImageRefused(f"image file {name} is not a readable image ({err})") from None
+        raise ImageRefused(f"image file {name} is not a readable image in an allowed format "
+                           f"({', '.join(RASTER_FORMATS)}): {err}") from None
     return to_rgb(image)
 
 
@@ -92,8 +110,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def read_rgb(path: str | os.PathLike, draft: tuple[int, int] | None = None) -> tuple[bytes, Image.Image]:
     """A file's bytes and its RGB picture; refused (``ImageRefused``) if missing or bad."""
     try:
+        status = os.stat(path)
+        if not stat.S_ISREG(status.st_mode):
+            raise ImageRefused(f"image file {path} is not a regular file")
+        if status.st_size > MAX_FILE_BYTES:
+            raise ImageRefused(f"image file {path} is {status.st_size} bytes, over the {MAX_FILE_BYTES}-byte limit")
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ImageRefused(f"image file {path} is missing") from None
     except OSError as err:

@@ -71,9 +71,9 @@ def label_row_problem(row: object, needs_answer: bool) -> str | None:
     for key, kind in (("img_path", str), ("question", str), ("candidates", list)):
         if not isinstance(row.get(key), kind):
             return f"'{key}' missing or not a {kind.__name__}"
-    if row.get("type") not in QUESTION_TYPES:
+    if isinstance(row.get("type"), bool) or row.get("type") not in QUESTION_TYPES:
         return f"unknown type {row.get('type')!r} (expected one of {sorted(QUESTION_TYPES)})"
-    if row.get("concern") not in CONCERNS:
+    if isinstance(row.get("concern"), bool) or row.get("concern") not in CONCERNS:
         return f"unknown concern {row.get('concern')!r} (expected one of {sorted(CONCERNS)})"
     candidates = row["candidates"]
     if not MIN_OPTIONS <= len(candidates) <= MAX_OPTIONS:

@@ -141,7 +141,9 @@ def test_answer_extraction(response, options, expected):
     "row,problem",
     [
         ({"type": 3}, "unknown type 3"),
+        ({"type": True}, "unknown type True"),
         ({"concern": 4}, "unknown concern 4"),
+        ({"concern": False}, "unknown concern False"),
         ({"candidates": ["Yes"], "correct_ans": "Yes"}, "1 candidates"),
         ({"candidates": ["a", "b", "c", "d", "e"], "correct_ans": "a"}, "5 candidates"),
         ({"correct_ans": "Maybe"}, "correct_ans 'Maybe' is not among the candidates"),

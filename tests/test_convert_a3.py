@@ -1,5 +1,6 @@
 import json
 import math
+import re
 
 import datasets
 import pytest
@@ -204,3 +205,29 @@ def test_interrupted_conversion_leaves_the_previous_dataset(small_set, tmp_path,
         convert_a3("agiqa3k", labels, images, tmp_path / "data")
     assert load(tmp_path / "data" / "agiqa3k", tmp_path).num_rows == 4
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["agiqa3k"]
+
+
+@pytest.mark.parametrize("where", ["../outside.png", "ABSOLUTE", "link.png"])
+def test_img_path_leaving_the_images_folder_is_refused_unless_allowed(where, tmp_path):
+    write_images(tmp_path / "images", ["inside.png", "inside2.png"])
+    write_images(tmp_path, ["outside.png"])
+    if where == "link.png":
+        (tmp_path / "images" / "link.png").symlink_to(tmp_path / "outside.png")
+    img_path = str(tmp_path / "outside.png") if where == "ABSOLUTE" else where
+    labels = write_labels(tmp_path / "labels.json", [{"img_path": "inside.png", "gt_score": 1.0},
+                                                     {"img_path": img_path, "gt_score": 2.0},
+                                                     {"img_path": "inside2.png", "gt_score": 3.0}])
+    with pytest.raises(ConversionError, match=f"row 1 \\({re.escape(img_path)}\\): img_path leads outside the images folder"):
+        convert_a3("koniq", labels, tmp_path / "images", tmp_path / "data")
+    report = convert_a3("koniq", labels, tmp_path / "images", tmp_path / "data", allow_outside_images=True)
+    assert report.written == 3
+
+
+def test_the_same_image_spelled_twice_and_boolean_scores_are_refused(tmp_path):
+    write_images(tmp_path / "images", ["a.png"])
+    twice = write_labels(tmp_path / "twice.json", [{"img_path": "a.png", "gt_score": 1}, {"img_path": "./a.png", "gt_score": 2}])
+    with pytest.raises(ConversionError, match=r"row 1 \(\./a\.png\): img_path already given in row 0"):
+        read_a3_labels(twice)
+    boolean = write_labels(tmp_path / "bool.json", [{"img_path": "a.png", "gt_score": True}])
+    with pytest.raises(ConversionError, match="gt_score True is not a number"):
+        read_a3_labels(boolean)

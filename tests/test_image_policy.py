@@ -178,3 +178,40 @@ def test_jpeg_draft_is_opt_in_and_keeps_the_processor_input_covered(tmp_path):
     assert drafted.size == (256, 192) and drafted.mode == "RGB"
     assert doc_to_lazy_image({**jpeg, JPEG_DRAFT_KEY: True})[0].decode((300, 300)).size == (512, 384)
     assert doc_to_lazy_image({**png, JPEG_DRAFT_KEY: True})[0].decode((128, 128)).size == (1024, 768)
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\nnewpath 0 0 moveto 16 16 lineto stroke\nshowpage\n"
+
+
+def test_postscript_named_jpg_is_never_opened():
+    """Pillow would run EPS/PS through Ghostscript: only raster formats are opened."""
+    with pytest.raises(ImageRefused, match="photo.jpg is not a readable image in an allowed format"):
+        open_rgb(EPS, "photo.jpg")
+
+
+@pytest.mark.parametrize("size", [(30000, 10), (8, 200)])
+def test_extreme_aspect_ratios_are_refused(size):
+    data = io.BytesIO()
+    Image.new("RGB", size, (90, 90, 90)).save(data, format="PNG")
+    with pytest.raises(ImageRefused, match="a side more than 20 times the other"):
+        open_rgb(data.getvalue(), "strip.png")
+
+
+def test_only_regular_files_are_read(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # reading it would block for ever
+    for path in (fifo, "/dev/zero", tmp_path):
+        with pytest.raises(ImageRefused, match="is not a regular file"):
+            read_rgb(path)
+
+
+def test_oversized_file_is_refused_before_reading(tmp_path, monkeypatch):
+    import qbench_tasks.image_policy as policy
+
+    monkeypatch.setattr(policy, "MAX_FILE_BYTES", 100)
+    path = tmp_path / "big.png"
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(path)
+    with pytest.raises(ImageRefused, match="over the 100-byte limit"):
+        read_rgb(path)
