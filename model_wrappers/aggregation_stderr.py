@@ -11,13 +11,11 @@ lm-eval. Group figures (``qbench_a3``) then get theirs from lm-eval's own group 
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 
 import lm_eval.evaluator_utils
-from packaging.version import Version
 
-from model_wrappers.hf_multimodal_loglik import HOOKED_LM_EVAL_VERSIONS
+from model_wrappers.hf_multimodal_loglik import hooks_apply
 from qbench_tasks.bootstrap import MAX_RESAMPLES
 
 log = logging.getLogger(__name__)
@@ -40,9 +38,7 @@ def install_aggregation_stderr_hook() -> bool:
     """Let lm-eval report the standard errors of Q-Bench aggregations; True when in effect."""
     if lm_eval.evaluator_utils.stderr_for_metric is stderr_for_metric:
         return True
-    low, high = HOOKED_LM_EVAL_VERSIONS
-    if not low <= Version(importlib.metadata.version("lm_eval")) < high:
-        log.info("lm-eval outside %s..%s: Q-Bench standard errors are not added", low, high)
+    if not hooks_apply("standard errors of Q-Bench metrics"):
         return False
     lm_eval.evaluator_utils.stderr_for_metric = stderr_for_metric
     return True

@@ -66,6 +66,16 @@ NO_PREFIX_CACHE = {
 # lm-eval releases whose hf-multimodal lacks image log-likelihoods (the probe below confirms).
 HOOKED_LM_EVAL_VERSIONS = (Version("0.4.13"), Version("0.5"))
 
+
+def hooks_apply(hook: str) -> bool:
+    """Whether the installed lm-eval is one the Q-Bench hooks were written for (the one version
+    gate of every hook); ``hook`` names what is left out otherwise, for the log."""
+    low, high = HOOKED_LM_EVAL_VERSIONS
+    if low <= Version(importlib.metadata.version("lm_eval")) < high:
+        return True
+    log.info("lm-eval outside %s..%s: no Q-Bench hook for %s", low, high, hook)
+    return False
+
 _LM_EVAL_LOGLIKELIHOOD = HFMultimodalLM.loglikelihood
 
 
@@ -421,8 +431,7 @@ class HFMultimodalLoglikLM(HFMultimodalLM):
 
 def installed_lm_eval_lacks_image_loglikelihood() -> bool:
     """True when the installed ``hf-multimodal`` refuses image log-likelihood requests."""
-    low, high = HOOKED_LM_EVAL_VERSIONS
-    if not low <= Version(importlib.metadata.version("lm_eval")) < high:
+    if not hooks_apply("image log-likelihoods"):
         return False
     probe = Instance("loglikelihood", doc={}, arguments=("<image>", " probe", {"visual": []}), idx=0)
     try:

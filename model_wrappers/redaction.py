@@ -5,16 +5,10 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import logging
-
 from lm_eval.loggers.evaluation_tracker import EvaluationTracker
-from packaging.version import Version
 
-from model_wrappers.hf_multimodal_loglik import HOOKED_LM_EVAL_VERSIONS
+from model_wrappers.hf_multimodal_loglik import hooks_apply
 from qbench_tasks.credentials import redact
-
-log = logging.getLogger(__name__)
 
 _SAVE_RESULTS = EvaluationTracker.save_results_aggregated
 _SAVE_SAMPLES = EvaluationTracker.save_results_samples
@@ -32,9 +26,7 @@ def install_redaction_hook() -> bool:
     """Redact credentials from every results and samples file lm-eval saves; True when in effect."""
     if EvaluationTracker.save_results_aggregated is save_results_aggregated:
         return True
-    low, high = HOOKED_LM_EVAL_VERSIONS
-    if not low <= Version(importlib.metadata.version("lm_eval")) < high:
-        log.info("lm-eval outside %s..%s: results files are saved unredacted", low, high)
+    if not hooks_apply("redacting credentials from results files"):
         return False
     EvaluationTracker.save_results_aggregated = save_results_aggregated
     EvaluationTracker.save_results_samples = save_results_samples

@@ -11,18 +11,13 @@ next chunk starts. Without a cache the method is lm-eval's own, untouched.
 
 from __future__ import annotations
 
-import importlib.metadata
-import logging
-
 from lm_eval.api.model import CacheHook
 from lm_eval.models.hf_vlms import HFMultimodalLM
-from packaging.version import Version
 from tqdm import tqdm
 
-from model_wrappers.hf_multimodal_loglik import HOOKED_LM_EVAL_VERSIONS
+from model_wrappers.hf_multimodal_loglik import hooks_apply
 from model_wrappers.image_placeholder import use_processor_image_marker
 
-log = logging.getLogger(__name__)
 
 # Requests per generate_until call while caching: at most this many are redone after a kill.
 RESUME_CHUNK = 64
@@ -59,9 +54,7 @@ def install_resumable_generation_hook() -> bool:
     """Give lm-eval's ``hf-multimodal`` the chunked, resumable generate_until; True when in effect."""
     if HFMultimodalLM.generate_until is generate_until_resumable:
         return True
-    low, high = HOOKED_LM_EVAL_VERSIONS
-    if not low <= Version(importlib.metadata.version("lm_eval")) < high:
-        log.info("lm-eval outside %s..%s: its own hf-multimodal generate_until is kept", low, high)
+    if not hooks_apply("resumable generation"):
         return False
     HFMultimodalLM.generate_until = generate_until_resumable
     return True

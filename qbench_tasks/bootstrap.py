@@ -22,7 +22,6 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
 BOOTSTRAP_SEED = 1234
 # lm-eval's --bootstrap_iters defaults to 100,000; a correlation's standard error is stable to a

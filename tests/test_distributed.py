@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from conftest import run_lm_eval, sample_scores
-from qbench_tasks import TASKS_DIR
 
 TASKS = ["qbench_a3_demo", "qbench_a1_demo_mc"]
 
