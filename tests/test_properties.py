@@ -75,7 +75,7 @@ def test_correlations_are_defined_or_nan_with_a_reason(items):
         logger.removeHandler(handler)
 
 
-@given(st.lists(mos, min_size=2, max_size=20))
+@given(st.lists(mos, min_size=3, max_size=20))
 def test_constant_predictions_give_nan_with_a_reason(mos_values):
     handler = _Warnings()
     logging.getLogger("qbench_tasks.a3_scoring").addHandler(handler)
