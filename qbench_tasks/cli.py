@@ -37,6 +37,7 @@ def _end_process_group() -> None:
 
 def _convert(args: argparse.Namespace) -> None:
     from qbench_tasks.convert import ConversionError, convert_a1, convert_a2, convert_a3
+    from qbench_tasks.hf_dataset import DatasetWriteError
 
     try:
         outside = {"allow_outside_images": args.allow_outside_images}
@@ -46,7 +47,7 @@ def _convert(args: argparse.Namespace) -> None:
             report = convert_a2(args.images, args.out, args.golden, args.skip_bad, **outside)
         else:
             report = convert_a3(args.database, args.labels, args.images, args.out, args.skip_bad, **outside)
-    except ConversionError as err:
+    except (ConversionError, DatasetWriteError) as err:
         raise SystemExit(f"qbench convert: {err}") from None
     for message in report.skipped:
         print(f"skipped {message}", file=sys.stderr)

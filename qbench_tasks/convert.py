@@ -12,6 +12,7 @@ from pathlib import Path
 import datasets
 from qbench_tasks import llvisionqa
 from qbench_tasks.data_cards import render_card
+from qbench_tasks.data_location import dataset_identity
 from qbench_tasks.databases import IQADatabase, get_database
 from qbench_tasks.hf_dataset import write_parquet_dataset
 from qbench_tasks.image_policy import read_rgb
@@ -38,6 +39,7 @@ LLDESCRIBE_FEATURES = datasets.Features(
     }
 )
 LLDESCRIBE_NAME = "lldescribe"  # dataset folder under the data directory; split "test"
+LLDESCRIBE_IDENTITY = dataset_identity("a2", LLDESCRIBE_NAME)
 # Files taken as images when a folder is converted without a golden file (case-insensitive).
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 
@@ -182,6 +184,7 @@ def _image_rows(
 def a3_card(db: IQADatabase, num_examples: int) -> str:
     return render_card(
         "qbench_a3.md",
+        identity=db.identity,
         title=db.title,
         num_examples=num_examples,
         mos=db.mos,
@@ -249,6 +252,7 @@ LLDESCRIBE_FACTS = CardFacts(
 def lldescribe_card(facts: CardFacts, num_examples: int, num_golden: int) -> str:
     return render_card(
         "lldescribe.md",
+        identity=LLDESCRIBE_IDENTITY,
         title=facts.title,
         license=facts.license,
         source=facts.source,
@@ -261,6 +265,7 @@ def lldescribe_card(facts: CardFacts, num_examples: int, num_golden: int) -> str
 def llvisionqa_card(facts: CardFacts, counts: dict[str, int]) -> str:
     return render_card(
         "llvisionqa.md",
+        identity=llvisionqa.IDENTITY,
         title=facts.title,
         license=facts.license,
         source=facts.source,

@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
+
+import yaml
+
+from qbench_tasks.hf_dataset import recover_interrupted
+
+logger = logging.getLogger(__name__)
 
 DATA_DIR_METADATA_KEY = "qbench_data_dir"
 DATA_DIR_ENV = "QBENCH_DATA_DIR"
 
 
+IDENTITY_KEY = "qbench_dataset"  # dataset card header key recording what a converted folder holds
+
+
 class MissingDatasetError(FileNotFoundError):
     """A task's converted dataset is not where the configuration points."""
+
+
+class WrongDatasetError(ValueError):
+    """The folder a task reads holds another dataset (e.g. LIVE-FB converted into ``koniq/``)."""
+
+
+def dataset_identity(benchmark: str, name: str) -> str:
+    """What a converted dataset records itself to be: ``a3/koniq``, ``a1/llvisionqa``, ..."""
+    return f"{benchmark}/{name}"
+
+
+def recorded_identity(path: Path) -> str | None:
+    """The identity in the card of the dataset at ``path``; None for a card without one."""
+    text = (path / "README.md").read_text(encoding="utf-8")
+    parts = text.split("---", 2) if text.startswith("---") else []
+    try:
+        header = yaml.safe_load(parts[1]) if len(parts) == 3 else None
+    except yaml.YAMLError:
+        header = None
+    value = header.get(IDENTITY_KEY) if isinstance(header, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def configured_data_dir(metadata: dict) -> Path | None:
@@ -19,9 +50,10 @@ def configured_data_dir(metadata: dict) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def converted_dataset_path(task: str, name: str, metadata: dict, convert_command: str) -> Path:
-    """``<data dir>/<name>``, checked to hold a converted dataset; ``convert_command`` (with
-    DATA_DIR in it) says how to make it."""
+def converted_dataset_path(task: str, identity: str, metadata: dict, convert_command: str) -> Path:
+    """``<data dir>/<name>`` for ``identity`` ``<benchmark>/<name>``, checked to hold that
+    converted dataset; ``convert_command`` (with DATA_DIR in it) says how to make it."""
+    name = identity.split("/", 1)[1]
     data_dir = configured_data_dir(metadata)
     if data_dir is None:
         example = json.dumps({DATA_DIR_METADATA_KEY: "DATA_DIR"})
@@ -31,11 +63,16 @@ def converted_dataset_path(task: str, name: str, metadata: dict, convert_command
             f"then pass --metadata '{example}' or set {DATA_DIR_ENV}=DATA_DIR."
         )
     path = data_dir / name
-    if not (path / "README.md").is_file():
-        raise MissingDatasetError(
-            f"{task}: no converted dataset at {path}. Create it with\n"
-            f"  {convert_command.replace('DATA_DIR', str(data_dir))}"
-        )
+    command = convert_command.replace("DATA_DIR", str(data_dir))
+    if not (path / "README.md").is_file() and not recover_interrupted(path):
+        raise MissingDatasetError(f"{task}: no converted dataset at {path}. Create it with\n  {command}")
+    held = recorded_identity(path)
+    if held is None:
+        logger.warning("%s: %s does not record which dataset it holds (converted by an earlier version); "
+                       "re-run `%s` to record it", task, path, command)
+    elif held != identity:
+        raise WrongDatasetError(f"{task}: {path} holds the dataset {held}, not {identity}. Create {identity} with\n"
+                                f"  {command}")
     return path
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qbench_tasks.data_location import dataset_identity
+
 
 @dataclass(frozen=True)
 class IQADatabase:
@@ -19,6 +21,11 @@ class IQADatabase:
     @property
     def task(self) -> str:
         return f"qbench_a3_{self.name}"
+
+    @property
+    def identity(self) -> str:
+        """What its converted dataset records itself to be (``data_location.dataset_identity``)."""
+        return dataset_identity("a3", self.name)
 
 
 A3_DATABASES: dict[str, IQADatabase] = {

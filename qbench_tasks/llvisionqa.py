@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qbench_tasks.data_location import dataset_identity
+
 HUB_DATASET_ID = "q-future/Q-Bench-HF"
 DATASET_NAME = "llvisionqa"  # folder under the data directory
+IDENTITY = dataset_identity("a1", DATASET_NAME)
 SPLITS = ("dev", "test")
 
 # Official codes. `type`: the question's form; `concern`: what it asks about.

@@ -9,7 +9,7 @@ from qbench_tasks.data_location import MissingDatasetError, configured_data_dir,
 from qbench_tasks.demo_data import ensure_demo_a1_dataset
 from qbench_tasks.hf_dataset import with_constant_columns
 from qbench_tasks.lazy_images import detach_images, load_detached
-from qbench_tasks.llvisionqa import DATASET_NAME, HUB_DATASET_ID, question_of
+from qbench_tasks.llvisionqa import HUB_DATASET_ID, IDENTITY, question_of
 from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
 from qbench_tasks.settings import check_metadata
 
@@ -32,7 +32,7 @@ def load_llvisionqa(demo: bool = False, **metadata):
     if demo:
         path = ensure_demo_a1_dataset()
     elif configured_data_dir(metadata) is not None:
-        path = converted_dataset_path("qbench_a1", DATASET_NAME, metadata, CONVERT_COMMAND)
+        path = converted_dataset_path("qbench_a1", IDENTITY, metadata, CONVERT_COMMAND)
     fields = {**a1_prompt_fields(metadata), A1_JUDGE_FIELD: _judge_json(metadata)}
     if path is not None:
         return load_detached(path, fields)

@@ -5,7 +5,7 @@ from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 from model_wrappers import install_lm_eval_hooks
 
 from qbench_tasks.a2_judge import JUDGE_FIELD, JudgeSpec
-from qbench_tasks.convert import LLDESCRIBE_NAME
+from qbench_tasks.convert import LLDESCRIBE_IDENTITY
 from qbench_tasks.data_location import converted_dataset_path
 from qbench_tasks.demo_data import ensure_demo_a2_dataset
 from qbench_tasks.lazy_images import load_detached
@@ -28,7 +28,7 @@ def load_lldescribe(demo: bool = False, **metadata):
     if demo:
         path = ensure_demo_a2_dataset()
     else:
-        path = converted_dataset_path("qbench_a2", LLDESCRIBE_NAME, metadata, CONVERT_COMMAND)
+        path = converted_dataset_path("qbench_a2", LLDESCRIBE_IDENTITY, metadata, CONVERT_COMMAND)
     return load_detached(path, {JUDGE_FIELD: spec.to_json() if spec else ""})
 
 

@@ -26,7 +26,7 @@ def load_a3(database: str, **metadata):
         db = get_database(database)
         path = converted_dataset_path(
             db.task,
-            db.name,
+            db.identity,
             metadata,
             f"qbench convert a3 --database {db.name} --labels {db.official_labels} "
             f"--images <{db.title} images folder> --out DATA_DIR",
