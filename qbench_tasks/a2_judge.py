@@ -22,6 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 import dataclasses
+import inspect
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -99,6 +100,7 @@ class JudgeSpec:
             return None
         spec = cls(**given)
         spec.check()
+        ReplyCache(spec.cache_path()).close()  # an unusable cache file fails the run now, not after generation
         return spec
 
     def check(self) -> None:
@@ -173,9 +175,14 @@ class ReplyCache:
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=120)
-        with self._db:
-            self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+        try:
+            self._db = sqlite3.connect(path, timeout=120)
+            with self._db:
+                self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+                self._db.execute("SELECT key, reply FROM replies LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as err:
+            raise ValueError(f"{path}: not a judge reply cache ({err}); move it aside, or set judge_cache "
+                             "(qbench judge --cache) to another file") from None
 
     def get(self, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -195,7 +202,9 @@ class ReplyCache:
 
 def load_judge(spec: JudgeSpec):
     """The judge as an lm-eval LM, built from its registered name and model_args; an API judge
-    gets ``spec.timeout`` per request unless its model_args set one."""
+    gets ``spec.timeout`` per request unless its model_args set one, and a local one (``hf``, ...)
+    without ``device=`` the GPU where there is one, else the CPU, as an evaluated model does
+    (lm-eval's ``hf`` default, "cuda", failed on a CPU-only machine)."""
     from lm_eval.api.registry import get_model
     from lm_eval.models.api_models import TemplateAPI
     from lm_eval.utils import simple_parse_args_string
@@ -207,6 +216,10 @@ def load_judge(spec: JudgeSpec):
     args = simple_parse_args_string(spec.model_args)
     if isinstance(model_class, type) and issubclass(model_class, TemplateAPI):
         args.setdefault("timeout", spec.timeout)
+    elif "device" in inspect.signature(model_class).parameters:
+        import torch
+
+        args.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
     return model_class.create_from_arg_obj(args)
 
 

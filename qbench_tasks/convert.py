@@ -57,12 +57,16 @@ class ConversionReport:
 
 def read_json_rows(labels: Path) -> list:
     """The top-level JSON list of an official label file."""
+    if not labels.is_file():
+        raise ConversionError(f"{labels}: label file not found" if not labels.exists() else f"{labels}: not a file")
     try:
         rows = json.loads(labels.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConversionError(f"{labels}: label file not found") from None
+    except OSError as err:
+        raise ConversionError(f"{labels}: cannot be read ({err.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ConversionError(f"{labels}: not a JSON file ({err})") from None
+    except RecursionError:
+        raise ConversionError(f"{labels}: nested too deeply to be a label file") from None
     if not isinstance(rows, list) or not rows:
         raise ConversionError(f"{labels}: expected a non-empty JSON list of label objects")
     return rows

@@ -22,7 +22,7 @@ ITEMS_FILE = "judgements.jsonl"
 
 def judge_samples(samples_file: str | os.PathLike, spec: JudgeSpec, out_dir: str | os.PathLike) -> dict:
     """Judge the samples; write ``out_dir/metrics.json`` and ``out_dir/judgements.jsonl``."""
-    samples = read_samples(Path(samples_file))
+    samples = read_samples(Path(samples_file), "a2")
     for number, sample in enumerate(samples, start=1):
         if "img_path" not in sample["doc"] or "golden_description" not in sample["doc"]:
             raise ValueError(f"{samples_file}: record {number} is not an A2 sample (no img_path / golden_description)")

@@ -30,6 +30,7 @@ from qbench_tasks.bootstrap import (
 from qbench_tasks.databases import A3_DATABASES
 from qbench_tasks.published_a3 import PUBLISHED_A3, SOURCE as PUBLISHED_SOURCE
 
+QBENCH_TASK_PREFIX = "qbench"  # every Q-Bench task and group name starts so
 A1_TASK = "qbench_a1_dev"
 # The paper's A1 columns: metric in qbench_a1_dev -> column heading.
 A1_COLUMNS = {
@@ -74,6 +75,9 @@ def read_results(path: Path, name: str | None = None) -> ModelResults:
         raise ValueError(f"{path}: results file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: not an lm-eval results file ({type(err).__name__}: {err})") from None
+    if not isinstance(results, dict) or not any(str(task).startswith(QBENCH_TASK_PREFIX) for task in results):
+        tasks = ", ".join(map(str, results)) if isinstance(results, dict) else repr(results)[:80]
+        raise ValueError(f"{path}: holds no Q-Bench task results (tasks: {tasks or 'none'})")
     if name is None:
         args = str(data.get("config", {}).get("model_args", ""))
         pretrained = re.search(r"pretrained=([^,]+)", args)

@@ -1,0 +1,119 @@
+"""The wrong file to the right command: each gets one line saying what is wrong, no traceback.
+
+Samples and results come from one real lm-eval run of the demo tasks (the files users have)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qbench_tasks import cli
+from qbench_tasks.a2_judge import JudgeSpec, load_judge
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def demo_run(signal_model, tmp_path_factory):
+    """task -> its samples file, plus "results": the results file, of one logged demo run."""
+    out = tmp_path_factory.mktemp("demo-run")
+    subprocess.run([str(BIN / "lm_eval"), "--tasks", "qbench_a1_demo,qbench_a1_demo_mc,qbench_a2_demo,qbench_a3_demo",
+                    "--model", "hf-multimodal", "--model_args", f"pretrained={signal_model}", "--device", "cpu",
+                    "--limit", "3", "--log_samples", "--output_path", str(out)], check=True, capture_output=True)
+    files = {path.name.split("_20")[0].removeprefix("samples_"): path for path in out.rglob("samples_*.jsonl")}
+    (files["results"],) = out.rglob("results_*.json")
+    return files
+
+
+def one_line_exit(argv) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([str(a) for a in argv])
+    message = str(exit_.value.code)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+@pytest.mark.parametrize("kind,task,problem", [
+    ("a2", "qbench_a3_demo", "its document is no LLDescribe image"),
+    ("a2", "qbench_a1_demo", "its document is no LLDescribe image"),
+    ("a1", "qbench_a3_demo", "its document is no A1 question"),
+    ("a1", "qbench_a1_demo_mc", "multiple-choice tasks (qbench_a1_*_mc) score options"),
+    ("a1", "qbench_a2_demo", "its document is no A1 question"),
+])
+def test_export_of_another_tasks_samples_is_refused(kind, task, problem, demo_run, tmp_path):
+    message = one_line_exit(["export", kind, "--samples", demo_run[task], "--out", tmp_path / "x.json"])
+    assert message.startswith(f"qbench export: {demo_run[task]}: line 1 is not a sample of")
+    assert problem in message
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("kind,task", [("a1", "qbench_a1_demo"), ("a2", "qbench_a2_demo")])
+def test_export_of_the_right_samples_still_works(kind, task, demo_run, tmp_path):
+    cli.main(["export", kind, "--samples", str(demo_run[task]), "--out", str(tmp_path / "x.json")])
+    assert len(json.loads((tmp_path / "x.json").read_text())) == 3
+
+
+def test_judging_samples_that_are_not_descriptions_is_refused(demo_run, tmp_path):
+    message = one_line_exit(["judge", "--samples", demo_run["qbench_a3_demo"], "--judge-model", "hf",
+                             "--out", tmp_path / "judged"])
+    assert "line 1 is not a sample of an A2 task" in message
+
+
+def test_report_on_results_without_a_qbench_task_is_refused(demo_run, tmp_path):
+    data = json.loads(demo_run["results"].read_text())
+    data["results"] = {"arc_easy": {"acc,none": 0.5}}
+    other = tmp_path / "results_other.json"
+    other.write_text(json.dumps(data))
+    message = one_line_exit(["report", other, "--out", tmp_path / "report"])
+    assert message == f"qbench report: {other}: holds no Q-Bench task results (tasks: arc_easy)"
+    assert not (tmp_path / "report" / "report.md").exists()
+
+
+@pytest.mark.parametrize("content", [b"\x00garbage" * 200, b"SQLite format 3\x00" + b"\xff" * 200])
+def test_a_garbage_judge_cache_is_named_before_any_work(content, demo_run, tmp_path):
+    cache = tmp_path / "replies.sqlite3"
+    cache.write_bytes(content)
+    message = one_line_exit(["judge", "--samples", demo_run["qbench_a2_demo"], "--judge-model", "hf",
+                             "--cache", cache, "--out", tmp_path / "judged"])
+    assert message.startswith(f"qbench judge: {cache}: not a judge reply cache")
+    with pytest.raises(ValueError, match="not a judge reply cache"):  # the lm_eval route: at task load
+        JudgeSpec.from_metadata({"judge_model": "hf", "judge_cache": str(cache)})
+
+
+def test_a_cache_of_another_programs_table_is_refused(tmp_path):
+    import sqlite3
+
+    cache = tmp_path / "other.sqlite3"
+    with sqlite3.connect(cache) as db:
+        db.execute("CREATE TABLE replies (id INTEGER, text TEXT)")
+    with pytest.raises(ValueError, match="not a judge reply cache .*no such column: key"):
+        JudgeSpec.from_metadata({"judge_model": "hf", "judge_cache": str(cache)})
+
+
+@pytest.mark.parametrize("labels", ["folder", "deep"])
+def test_a_label_file_that_is_a_folder_or_nested_too_deep_is_named(labels, tmp_path):
+    path = tmp_path / "labels.json"
+    if labels == "folder":
+        path.mkdir()
+    else:
+        path.write_text("[" * 200_000 + "]" * 200_000)
+    (tmp_path / "images").mkdir()
+    message = one_line_exit(["convert", "a3", "--database", "koniq", "--labels", path,
+                             "--images", tmp_path / "images", "--out", tmp_path / "data"])
+    assert message == f"qbench convert: {path}: " + ("not a file" if labels == "folder"
+                                                       else "nested too deeply to be a label file")
+
+
+def test_a_local_judge_without_a_device_goes_where_the_evaluated_model_would(tmp_path):
+    """lm-eval's hf default device is "cuda": a CPU-only machine failed with "Torch not compiled
+    with CUDA enabled"."""
+    import torch
+
+    from model_wrappers.fixture_models import cached_fixture
+
+    judge = load_judge(JudgeSpec(model="hf", model_args=f"pretrained={cached_fixture('judge')}"))
+    assert judge.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    pinned = load_judge(JudgeSpec(model="hf", model_args=f"pretrained={cached_fixture('judge')},device=cpu"))
+    assert pinned.device.type == "cpu"
