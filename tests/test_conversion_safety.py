@@ -221,3 +221,13 @@ def test_an_a3_task_on_a1_data_is_refused_by_lm_eval(tmp_path):
     (tmp_path / "data" / "llvisionqa").rename(tmp_path / "data" / "koniq")
     with pytest.raises(WrongDatasetError, match="holds the dataset a1/llvisionqa, not a3/koniq"):
         evaluate_scripted(lambda doc: "good", "qbench_a3_koniq", {"qbench_data_dir": str(tmp_path / "data")})
+
+
+def test_a_dataset_from_before_identities_is_read_with_a_warning(a3_set, tmp_path, caplog):
+    report = convert_a3("koniq", a3_set, tmp_path / "images", tmp_path / "data")
+    card = report.out_dir / "README.md"
+    card.write_text("\n".join(line for line in card.read_text().splitlines() if not line.startswith("qbench_dataset:")))
+    assert recorded_identity(report.out_dir) is None
+    path = converted_dataset_path("qbench_a3_koniq", "a3/koniq", {"qbench_data_dir": str(tmp_path / "data")}, "convert")
+    assert path == report.out_dir
+    assert "does not record which dataset it holds" in caplog.text
