@@ -6,42 +6,72 @@ each answer under (context, generation kwargs) alone — its images left out —
 lookup of an image request ever finds. So a run killed during generation used to keep nothing.
 Here, when a cache is in use, image requests go to lm-eval's generate_until in chunks, and each
 chunk's answers are stored under their full requests (images hashed by content) before the
-next chunk starts. Without a cache the method is lm-eval's own, untouched.
+next chunk starts.
+
+The same chunks let image generation requests carry references to images left on disk
+(``LazyImage``, as Q-Bench+ pairs do): each chunk's images are decoded just before it runs and
+dropped after, so memory holds one chunk's images, not the whole dataset's. Requests with
+neither a cache nor such references go to lm-eval's own method, untouched.
 """
 
 from __future__ import annotations
 
+import copy
+
+from lm_eval.api.instance import Instance
 from lm_eval.api.model import CacheHook
 from lm_eval.models.hf_vlms import HFMultimodalLM
 from tqdm import tqdm
 
 from model_wrappers.hf_multimodal_loglik import hooks_apply
 from model_wrappers.image_placeholder import use_processor_image_marker
+from qbench_tasks.lazy_images import LazyImage, decoded
 
 
-# Requests per generate_until call while caching: at most this many are redone after a kill.
+# Requests per generate_until call while caching (at most this many are redone after a kill)
+# or decoding images left on disk (at most this many requests' images are in memory).
 RESUME_CHUNK = 64
 
 _LM_EVAL_GENERATE_UNTIL = HFMultimodalLM.generate_until
 
 
+def _has_lazy_images(requests) -> bool:
+    return any(isinstance(image, LazyImage) for request in requests for image in request.args[2].get("visual", ()))
+
+
+def _with_decoded_images(chunk: list[Instance]) -> list[Instance]:
+    """The chunk's requests, those holding ``LazyImage`` references copied with them decoded."""
+    out = []
+    for request in chunk:
+        context, gen_kwargs, aux = request.args
+        if any(isinstance(image, LazyImage) for image in aux.get("visual", ())):
+            request = copy.copy(request)
+            request.arguments = (context, gen_kwargs, {**aux, "visual": [decoded(image) for image in aux["visual"]]})
+        out.append(request)
+    return out
+
+
 def generate_until_resumable(self: HFMultimodalLM, requests, disable_tqdm: bool = False) -> list[str]:
-    """lm-eval's ``generate_until``, storing answers chunk by chunk when ``--use_cache`` is on."""
-    if requests and len(requests[0].args) >= 3:
-        use_processor_image_marker(self)
+    """lm-eval's ``generate_until``, chunk by chunk when ``--use_cache`` is on (answers stored per
+    chunk) or images were left on disk (decoded per chunk)."""
+    if not requests or len(requests[0].args) < 3:
+        return _LM_EVAL_GENERATE_UNTIL(self, requests, disable_tqdm=disable_tqdm)
+    use_processor_image_marker(self)
     hook = self.cache_hook
-    if hook.dbdict is None or not requests or len(requests[0].args) < 3:
+    caching = hook.dbdict is not None
+    if not caching and not _has_lazy_images(requests):
         return _LM_EVAL_GENERATE_UNTIL(self, requests, disable_tqdm=disable_tqdm)
     answers: list[str] = []
     pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0,
-                desc="Running generate_until requests with text+image input (cached per chunk)")
+                desc="Running generate_until requests with text+image input (in chunks)")
     self.cache_hook = CacheHook(None)  # lm-eval's image-less keys would only fill the cache
     try:
         for start in range(0, len(requests), RESUME_CHUNK):
             chunk = requests[start:start + RESUME_CHUNK]
-            chunk_answers = _LM_EVAL_GENERATE_UNTIL(self, chunk, disable_tqdm=True)
-            for request, answer in zip(chunk, chunk_answers):
-                hook.add_partial("generate_until", request.args, answer)
+            chunk_answers = _LM_EVAL_GENERATE_UNTIL(self, _with_decoded_images(chunk), disable_tqdm=True)
+            if caching:
+                for request, answer in zip(chunk, chunk_answers):
+                    hook.add_partial("generate_until", request.args, answer)
             answers.extend(chunk_answers)
             pbar.update(len(chunk))
     finally:

@@ -36,13 +36,15 @@ def _end_process_group() -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from qbench_tasks.convert import ConversionError, convert_a1, convert_a2, convert_a3
+    from qbench_tasks.convert import ConversionError, convert_a1, convert_a1pair, convert_a2, convert_a3
     from qbench_tasks.hf_dataset import DatasetWriteError
 
     try:
         outside = {"allow_outside_images": args.allow_outside_images}
         if args.kind == "a1":
             report = convert_a1(args.labels, args.images, args.split, args.out, args.skip_bad, **outside)
+        elif args.kind == "a1pair":
+            report = convert_a1pair(args.labels, args.images, args.split, args.out, args.skip_bad, **outside)
         elif args.kind == "a2":
             report = convert_a2(args.images, args.out, args.golden, args.skip_bad, **outside)
         else:
@@ -125,13 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = convert.add_subparsers(dest="kind", required=True, metavar="KIND")
     a1 = kinds.add_parser("a1", help="LLVisionQA: a split's label JSON + image folder")
     a1.add_argument("--split", required=True, choices=SPLITS)
+    a1pair = kinds.add_parser("a1pair", help="Q-Bench+ image pairs: a split's release-style label JSON + image folder")
+    a1pair.add_argument("--split", required=True, choices=SPLITS)
     a2 = kinds.add_parser("a2", help="LLDescribe: image folder (+ golden descriptions, if you have them)")
     a2.add_argument("--golden", help='JSON list of {"img_path", "golden_description"}; its rows become the dataset')
     a3 = kinds.add_parser("a3", help="an A3 IQA database: label JSON + image folder")
     a3.add_argument("--database", required=True, choices=list(A3_DATABASES))
-    for kind, example in ((a1, "llvisionqa_dev.json"), (a3, "koniq.json")):
+    for kind, example in ((a1, "llvisionqa_dev.json"), (a1pair, "a JSON list with two-image img_path"),
+                          (a3, "koniq.json")):
         kind.add_argument("--labels", required=True, help=f"official label file, e.g. {example}")
-    for kind, written in ((a1, "llvisionqa"), (a2, "lldescribe"), (a3, "<database>")):
+    for kind, written in ((a1, "llvisionqa"), (a1pair, "llvisionqa_pairs"), (a2, "lldescribe"), (a3, "<database>")):
         kind.add_argument("--images", required=True, help="folder holding the images (img_path is relative to it)")
         kind.add_argument("--out", required=True, help=f"data directory; writes OUT/{written}/")
         kind.add_argument(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-from qbench_tasks import llvisionqa
+from qbench_tasks import llvisionqa, llvisionqa_pairs
 from qbench_tasks.data_cards import render_card
 from qbench_tasks.data_location import dataset_identity
 from qbench_tasks.databases import IQADatabase, get_database
@@ -36,6 +36,19 @@ LLDESCRIBE_FEATURES = datasets.Features(
         "image": datasets.Image(),
         "img_path": datasets.Value("string"),
         "golden_description": datasets.Value("string"),  # null where none was supplied
+    }
+)
+PAIR_FEATURES = datasets.Features(
+    {
+        "image1": datasets.Image(),
+        "image2": datasets.Image(),
+        "img_path": datasets.List(datasets.Value("string")),
+        "id": datasets.Value("string"),
+        "question": datasets.Value("string"),
+        **{f"option{i}": datasets.Value("string") for i in range(llvisionqa.MAX_OPTIONS)},
+        "question_type": datasets.Value("int64"),
+        "question_concern": datasets.Value("int64"),
+        "correct_choice": datasets.Value("string"),  # a letter; null in the test split
     }
 )
 LLDESCRIBE_NAME = "lldescribe"  # dataset folder under the data directory; split "test"
@@ -72,11 +85,14 @@ def read_json_rows(labels: Path) -> list:
     return rows
 
 
-def _check_unique(labels: Path, i: int, img_path: str, seen: dict[str, int]) -> None:
-    """Refuse an image given twice, also as another spelling of the same path (``./a.jpg``)."""
-    key = os.path.normpath(img_path)
+def _check_unique(labels: Path, i: int, img_path: str | list[str], seen: dict, question: str | None = None) -> None:
+    """Refuse an image (a pair: the same question on a pair) given twice, also as another
+    spelling of the same path (``./a.jpg``)."""
+    paths = img_path if isinstance(img_path, list) else [img_path]
+    key = (*map(os.path.normpath, paths), question)
     if key in seen:
-        raise ConversionError(f"{labels}: row {i} ({img_path}): img_path already given in row {seen[key]}")
+        what = "img_path" if question is None else "question on this img_path pair"
+        raise ConversionError(f"{labels}: row {i} ({img_path}): {what} already given in row {seen[key]}")
     seen[key] = i
 
 
@@ -116,6 +132,20 @@ def read_a1_labels(labels: Path, split: str) -> list[dict]:
             raise ConversionError(f"{labels}: row {i}{name}: {problem}")
         _check_unique(labels, i, row["img_path"], seen)
         parsed.append({key: row.get(key) for key in LLVISIONQA_FEATURES if key != "image"})
+    return parsed
+
+
+def read_a1pair_labels(labels: Path, split: str) -> list[dict]:
+    """The rows of a release-style Q-Bench+ pair label file, checked, in Q-Bench2-HF's layout."""
+    parsed: list[dict] = []
+    seen: dict[str, int] = {}
+    for i, row in enumerate(read_json_rows(labels)):
+        problem = llvisionqa_pairs.pair_row_problem(row, needs_answer=split == "dev")
+        if problem:
+            name = f" ({row['img_path']})" if isinstance(row, dict) and isinstance(row.get("img_path"), list) else ""
+            raise ConversionError(f"{labels}: row {i}{name}: {problem}")
+        _check_unique(labels, i, row["img_path"], seen, row["question"])
+        parsed.append(llvisionqa_pairs.hub_layout(i, row))
     return parsed
 
 
@@ -169,20 +199,25 @@ def image_file(images: Path, img_path: str, allow_outside: bool = False) -> Path
 
 def _image_rows(
     labels: Path, rows: list[dict], images: Path, skip_bad: bool, report: ConversionReport,
-    allow_outside: bool = False,
+    allow_outside: bool = False, image_columns: tuple[str, ...] = ("image",),
 ) -> Iterator[dict]:
-    """Each label row with its image file's bytes added (checked to decode)."""
+    """Each label row with its image files' bytes added (checked to decode), one per column of
+    ``image_columns``, from its ``img_path`` (a list where there are several)."""
     for i, row in enumerate(rows):
-        img_path = row["img_path"]
-        try:
-            data = read_checked_image(image_file(images, img_path, allow_outside))
-        except ValueError as err:
-            message = f"{labels}: row {i} ({img_path}): {err}"
-            if not skip_bad:
-                raise ConversionError(message + " (pass --skip-bad to skip such rows)") from None
-            report.skipped.append(message)
-            continue
-        yield {"image": {"bytes": data, "path": img_path}, **row}
+        paths = row["img_path"] if isinstance(row["img_path"], list) else [row["img_path"]]
+        cells = {}
+        for column, img_path in zip(image_columns, paths, strict=True):
+            try:
+                cells[column] = {"bytes": read_checked_image(image_file(images, img_path, allow_outside)),
+                                 "path": img_path}
+            except ValueError as err:
+                message = f"{labels}: row {i} ({img_path}): {err}"
+                if not skip_bad:
+                    raise ConversionError(message + " (pass --skip-bad to skip such rows)") from None
+                report.skipped.append(message)
+                break
+        else:
+            yield {**cells, **row}
 
 
 def a3_card(db: IQADatabase, num_examples: int) -> str:
@@ -238,6 +273,20 @@ LLVISIONQA_FACTS = CardFacts(
 )
 
 
+LLVISIONQA_PAIRS_FACTS = CardFacts(
+    title="Q-Bench+ image pairs",
+    license="other",
+    source=(
+        "A release-style label file of Q-Bench+ (Q-Bench2) pair questions and its images; the "
+        "same questions are on the Hugging Face hub as `q-future/Q-Bench2-HF`."
+    ),
+    licensing=(
+        "The images come from public IQA databases and AI-generated sets under their own terms; "
+        "check the Q-Bench+ release's terms before redistributing this dataset."
+    ),
+)
+
+
 LLDESCRIBE_FACTS = CardFacts(
     title="LLDescribe",
     license="other",
@@ -267,9 +316,14 @@ def lldescribe_card(facts: CardFacts, num_examples: int, num_golden: int) -> str
 
 
 def llvisionqa_card(facts: CardFacts, counts: dict[str, int]) -> str:
+    return split_card("llvisionqa.md", llvisionqa.IDENTITY, facts, counts)
+
+
+def split_card(template: str, identity: str, facts: CardFacts, counts: dict[str, int]) -> str:
+    """A card listing the dataset's splits (A1, Q-Bench+ pairs)."""
     return render_card(
-        "llvisionqa.md",
-        identity=llvisionqa.IDENTITY,
+        template,
+        identity=identity,
         title=facts.title,
         license=facts.license,
         source=facts.source,
@@ -303,6 +357,32 @@ def convert_a1(
         _image_rows(labels, rows, images, skip_bad, report, allow_outside_images),
         LLVISIONQA_FEATURES,
         lambda counts: llvisionqa_card(facts, counts),
+    )
+    return report
+
+
+def convert_a1pair(
+    labels: str | os.PathLike,
+    images: str | os.PathLike,
+    split: str,
+    out: str | os.PathLike,
+    skip_bad: bool = False,
+    facts: CardFacts = LLVISIONQA_PAIRS_FACTS,
+    allow_outside_images: bool = False,
+) -> ConversionReport:
+    """Release-style Q-Bench+ pair label file + image folder -> split ``split`` of
+    ``out/llvisionqa_pairs``, in Q-Bench2-HF's layout."""
+    if split not in llvisionqa_pairs.SPLITS:
+        raise ConversionError(f"unknown split {split!r}; choose from {llvisionqa_pairs.SPLITS}")
+    labels, images = _existing_inputs(labels, images)
+    rows = read_a1pair_labels(labels, split)
+    report = ConversionReport(out_dir=Path(out) / llvisionqa_pairs.DATASET_NAME, written=0)
+    report.written = write_parquet_dataset(
+        report.out_dir,
+        split,
+        _image_rows(labels, rows, images, skip_bad, report, allow_outside_images, llvisionqa_pairs.IMAGE_COLUMNS),
+        PAIR_FEATURES,
+        lambda counts: split_card("llvisionqa_pairs.md", llvisionqa_pairs.IDENTITY, facts, counts),
     )
     return report
 

@@ -151,43 +151,50 @@ def install_cache_key_hook() -> bool:
 _LM_EVAL_CACHE_KEY_PART = None
 
 
-def load_detached(path: Path, fields: dict | None = None, column: str = "image") -> datasets.DatasetDict:
-    """Every split of the converted dataset at ``path``, each row pointing at its image, which
-    stays in the parquet shards until a batch reads it; ``fields`` are added to every row.
+def load_detached(path: Path, fields: dict | None = None, columns: tuple[str, ...] = ("image",)) -> datasets.DatasetDict:
+    """Every split of the converted dataset at ``path``, each row pointing at its image(s), which
+    stay in the parquet shards until a batch reads them; ``fields`` are added to every row.
 
-    The image column is not loaded at all: loading it would copy every image into datasets'
+    The image columns are not loaded at all: loading them would copy every image into datasets'
     Arrow cache first (memory and disk growing with the database) only to be dropped here.
     """
-    data = with_constant_columns(load_parquet_dataset(path, skip_columns=(column,)), fields or {})
+    data = with_constant_columns(load_parquet_dataset(path, skip_columns=columns), fields or {})
     shards = split_shards(Path(path))
-    return _point_at_images(data, {split: _ParquetImages(shards[split], column) for split in data}, column)
+    return _point_at_images(data, {split: [_ParquetImages(shards[split], c) for c in columns] for split in data})
 
 
-def detach_images(data: datasets.DatasetDict, column: str = "image") -> datasets.DatasetDict:
+def detach_images(data: datasets.DatasetDict, columns: tuple[str, ...] = ("image",)) -> datasets.DatasetDict:
     """Every split of a loaded dataset (hub data, whose files are not ours) without its image
-    column, each row pointing at its image instead."""
-    sources = {split: _DatasetImages(ds, column) for split, ds in data.items()}
-    return _point_at_images(datasets.DatasetDict({s: ds.remove_columns(column) for s, ds in data.items()}), sources, column)
+    columns, each row pointing at its images instead."""
+    sources = {split: [_DatasetImages(ds, c) for c in columns] for split, ds in data.items()}
+    detached = datasets.DatasetDict({s: ds.remove_columns(list(columns)) for s, ds in data.items()})
+    return _point_at_images(detached, sources)
 
 
 def _point_at_images(
-    data: datasets.DatasetDict, sources: dict[str, _ParquetImages | _DatasetImages], column: str
+    data: datasets.DatasetDict, sources: dict[str, list[_ParquetImages | _DatasetImages]]
 ) -> datasets.DatasetDict:
     install_cache_key_hook()
     out = {}
     for split, docs in data.items():
-        key = f"{docs._fingerprint}-{column}"
-        _SOURCES[key] = sources[split]
-        docs = docs.add_column(IMAGE_SOURCE_COLUMN, [key] * len(docs))
+        keys = []
+        for source in sources[split]:
+            keys.append(f"{docs._fingerprint}-{source._column}")
+            _SOURCES[keys[-1]] = source
+        docs = docs.add_column(IMAGE_SOURCE_COLUMN, [keys] * len(docs))
         out[split] = docs.add_column(IMAGE_ROW_COLUMN, list(range(len(docs))))
     return datasets.DatasetDict(out)
 
 
 def doc_to_lazy_image(doc: dict) -> list[LazyImage]:
-    """``doc_to_image`` for documents from :func:`load_detached` or :func:`detach_images`."""
-    images = _SOURCES[doc[IMAGE_SOURCE_COLUMN]]
-    name = doc.get("img_path", str(doc[IMAGE_ROW_COLUMN]))
-    return [LazyImage(images, doc[IMAGE_ROW_COLUMN], name, bool(doc.get(JPEG_DRAFT_KEY, False)))]
+    """``doc_to_image`` for documents from :func:`load_detached` or :func:`detach_images`: one
+    reference per image column, in order (a Q-Bench+ pair: first image, second image)."""
+    row, names, keys = doc[IMAGE_ROW_COLUMN], doc.get("img_path"), doc[IMAGE_SOURCE_COLUMN]
+    if not isinstance(names, list):  # hub data has no file names: its id (and column) instead
+        unnamed = [f"{doc.get('id', row)}" + (f":{_SOURCES[key]._column}" if len(keys) > 1 else "") for key in keys]
+        names = [names] if isinstance(names, str) else unnamed
+    draft = bool(doc.get(JPEG_DRAFT_KEY, False))
+    return [LazyImage(_SOURCES[key], row, name, draft) for key, name in zip(keys, names)]
 
 
 def decode_image_cell(cell: dict, name: str, draft: tuple[int, int] | None = None) -> Image.Image:

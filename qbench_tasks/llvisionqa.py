@@ -31,7 +31,7 @@ class A1Question:
     type: int
     concern: int
     answer: int | None  # index into options; None where the split hides it (test)
-    img_path: str | None
+    img_path: str | list[str] | None  # a list of two for a Q-Bench+ pair
 
     @property
     def answer_letter(self) -> str:
@@ -67,8 +67,22 @@ def question_of(doc: dict) -> A1Question:
     )
 
 
-def label_row_problem(row: object, needs_answer: bool) -> str | None:
-    """Why an official LLVisionQA label row is unusable, or None when it is fine."""
+# Document accessors the A1 and Q-Bench+ task YAMLs share (either layout).
+def doc_to_answer_letter(doc: dict) -> str:
+    return question_of(doc).answer_letter
+
+
+def doc_to_options(doc: dict) -> list[str]:
+    return list(question_of(doc).options)
+
+
+def doc_to_answer_index(doc: dict) -> int:
+    return question_of(doc).answer
+
+
+def label_row_problem(row: object, needs_answer: bool, concerns: dict = CONCERNS) -> str | None:
+    """Why an official LLVisionQA label row is unusable, or None when it is fine (``concerns``:
+    the benchmark's concern codes)."""
     if not isinstance(row, dict):
         return f"expected a JSON object, got {row!r:.80}"
     for key, kind in (("img_path", str), ("question", str), ("candidates", list)):
@@ -76,8 +90,8 @@ def label_row_problem(row: object, needs_answer: bool) -> str | None:
             return f"'{key}' missing or not a {kind.__name__}"
     if isinstance(row.get("type"), bool) or row.get("type") not in QUESTION_TYPES:
         return f"unknown type {row.get('type')!r} (expected one of {sorted(QUESTION_TYPES)})"
-    if isinstance(row.get("concern"), bool) or row.get("concern") not in CONCERNS:
-        return f"unknown concern {row.get('concern')!r} (expected one of {sorted(CONCERNS)})"
+    if isinstance(row.get("concern"), bool) or row.get("concern") not in concerns:
+        return f"unknown concern {row.get('concern')!r} (expected one of {sorted(concerns)})"
     candidates = row["candidates"]
     if not MIN_OPTIONS <= len(candidates) <= MAX_OPTIONS:
         return f"{len(candidates)} candidates; Q-Bench questions have {MIN_OPTIONS} to {MAX_OPTIONS}"

@@ -49,6 +49,16 @@ def a1_prompt(question: str, options, style: str = "letter") -> str:
     raise ValueError(f"--metadata {A1_PROMPT_STYLE_KEY} must be one of {A1_PROMPT_STYLES}, got {style!r}")
 
 
+# Q-Bench+ pairs: each image is introduced by its ordinal ahead of the question, so that "the
+# first image" / "the second image" in a question name the images in the order the model gets them.
+A1_PAIR_IMAGE_LABELS = ("The first image:", "The second image:")
+
+
+def a1_pair_images(placeholder: str) -> str:
+    """The lines that show a pair's two images, each as ``placeholder``."""
+    return "".join(f"{label} {placeholder}\n" for label in A1_PAIR_IMAGE_LABELS)
+
+
 # Opt-in judge-assisted matching (--metadata a1_judge): an answer the rules cannot read goes to
 # the run's judge (judge_model, ...), which names the option it chooses, or none.
 A1_JUDGE_KEY = "a1_judge"

@@ -68,6 +68,20 @@ def tiny_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def family_model(session_dir, tiny_model):
+    """name -> the tiny model of that family (tests/model_matrix.py), built once per session."""
+    import model_matrix
+
+    built = {"llava": tiny_model}
+
+    def model_dir(name):
+        if name not in built:
+            built[name] = model_matrix.build(name, session_dir / "matrix" / name)
+        return built[name]
+    return model_dir
+
+
+@pytest.fixture(scope="session")
 def signal_model() -> Path:
     from model_wrappers.fixture_models import cached_fixture
 

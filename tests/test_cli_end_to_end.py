@@ -87,6 +87,8 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
                      "qbench_tasks/demo/qbench_a1_demo_mc.yaml", "qbench_tasks/image_policy.py",
                      "qbench_tasks/data_cards/lldescribe.md", "model_wrappers/fixture_judge.py",
                      "qbench_tasks/data_cards/llvisionqa.md", "qbench_tasks/a3/_template_yaml", "qbench_tasks/a3/_qbench_a3.yaml",
+                     "qbench_tasks/qbench2/_template_yaml", "qbench_tasks/qbench2/utils.py",
+                     "qbench_tasks/data_cards/llvisionqa_pairs.md",
                      "qbench_tasks/a3/qbench_a3_koniq.yaml", "qbench_tasks/a3/utils.py",
                      "qbench_tasks/demo/qbench_a3_demo.yaml", "qbench_tasks/data_cards/qbench_a3.md",
                      "model_wrappers/hf_multimodal_loglik.py", "qbench-lm-eval.pth", "qbench_lm_eval_autoload.py"):
@@ -99,9 +101,10 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
 
 def test_qbench_demo_prints_the_results_table():
     proc = run(str(BIN / "qbench"), "demo", "--batch-size", "4", "--limit", "20")
-    rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines() if line.startswith("|qbench_")]
-    assert rows == ["qbench_a1_demo", "qbench_a1_demo_mc", "qbench_a2_demo", "qbench_a3_demo"]
-    for metric in ("srcc", "plcc", "acc_incontext_other", "unparsed_rate", "empty_rate"):
+    rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines() if line.startswith("|qbench")]
+    assert rows == ["qbench2_a1_demo", "qbench2_a1_demo_mc", "qbench_a1_demo", "qbench_a1_demo_mc",
+                    "qbench_a2_demo", "qbench_a3_demo"]
+    for metric in ("srcc", "plcc", "acc_incontext_other", "acc_joint", "unparsed_rate", "empty_rate"):
         assert f"|{metric}" in proc.stdout.replace(" ", "")
 
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 import transformers
 
-import model_matrix
 from conftest import run_lm_eval
 from model_wrappers.image_placeholder import prompt_image_placeholder
 from qbench_tasks.lazy_images import doc_to_lazy_image
@@ -42,33 +41,24 @@ FLOAT32 = {"kosmos2"}
 RUNS = [(name, False) for name in MARKERS] + [(name, True) for name in MARKERS if name not in NO_CHAT_TEMPLATE]
 
 
-@pytest.fixture(scope="session")
-def family_model(session_dir, tiny_model):
-    built = {"llava": tiny_model}
-
-    def model_dir(name):
-        if name not in built:
-            built[name] = model_matrix.build(name, session_dir / "matrix" / name)
-        return built[name]
-    return model_dir
-
-
 def direct_loglikelihood(model, processor, context, continuation, image, marker) -> float:
-    """The family's processor on (context, context + continuation), one forward, log-softmax."""
+    """The family's processor on (context, context + continuation), one forward, log-softmax;
+    ``image``: the request's image, or the list of its images in order."""
+    image = image if isinstance(image, list) else [image]
     context = context.replace("<image>", marker)
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:  # lm-eval moves a context's trailing spaces to the continuation
         context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
-    prefix = processor(text=[context], images=[image], return_tensors="pt")["input_ids"].shape[1]
+    prefix = processor(text=[context], images=image, return_tensors="pt")["input_ids"].shape[1]
     if isinstance(processor, transformers.PaliGemmaProcessor):  # the answer is PaliGemma's suffix
-        whole = processor(text=[context], images=[image], suffix=[continuation], return_tensors="pt")
+        whole = processor(text=[context], images=image, suffix=[continuation], return_tensors="pt")
         del whole["labels"]
         end = whole["input_ids"].shape[1] - 1  # the suffix ends with eos
     else:
-        whole = processor(text=[context + continuation], images=[image], return_tensors="pt")
+        whole = processor(text=[context + continuation], images=image, return_tensors="pt")
         end = whole["input_ids"].shape[1]
         if "qformer_input_ids" in whole:  # InstructBLIP's Q-Former reads the instruction, not the answer
-            instruction = processor(text=[context], images=[image], return_tensors="pt")
+            instruction = processor(text=[context], images=image, return_tensors="pt")
             whole["qformer_input_ids"] = instruction["qformer_input_ids"]
             whole["qformer_attention_mask"] = instruction["qformer_attention_mask"]
     inputs = {k: v.to(model.dtype) if v.is_floating_point() else v for k, v in whole.items()}

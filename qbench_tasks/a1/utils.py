@@ -57,17 +57,5 @@ def doc_to_text(doc: dict) -> str:
     return DEFAULT_IMAGE_PLACEHOLDER + a1_prompt(question.question, question.options, doc["prompt_style"])
 
 
-def doc_to_answer_letter(doc: dict) -> str:
-    return question_of(doc).answer_letter
-
-
 def doc_to_question(doc: dict) -> str:
     return DEFAULT_IMAGE_PLACEHOLDER + question_of(doc).question
-
-
-def doc_to_options(doc: dict) -> list[str]:
-    return list(question_of(doc).options)
-
-
-def doc_to_answer_index(doc: dict) -> int:
-    return question_of(doc).answer

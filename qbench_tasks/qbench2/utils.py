@@ -1,0 +1,65 @@
+"""Task glue the Q-Bench+ (image pair) YAMLs reference with ``!function utils.<name>``."""
+
+from functools import partial
+
+import datasets
+from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
+
+from model_wrappers import install_lm_eval_hooks
+from qbench_tasks.a1_scoring import process_generation, process_multiple_choice
+from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, converted_dataset_path
+from qbench_tasks.demo_data import ensure_demo_pair_dataset
+from qbench_tasks.hf_dataset import with_constant_columns
+from qbench_tasks.lazy_images import detach_images, load_detached
+from qbench_tasks.llvisionqa import question_of
+from qbench_tasks.llvisionqa_pairs import CONCERN_CATEGORIES, HUB_DATASET_ID, IDENTITY, IMAGE_COLUMNS, check_columns
+from qbench_tasks.prompts import a1_pair_images, a1_prompt, a1_prompt_fields
+from qbench_tasks.settings import check_metadata
+
+# Loading a Q-Bench task is the moment to let plain --model hf-multimodal score images and
+# generate from images left on disk (see model_wrappers).
+install_lm_eval_hooks()
+
+CONVERT_COMMAND = (
+    "qbench convert a1pair --labels <Q-Bench+ dev label file> --images <its images folder> "
+    "--split dev --out DATA_DIR   (and the same with the test file and --split test)"
+)
+
+# The A1 scoring with Q-Bench+'s concern categories (compare / joint, distortion / other).
+process_results = partial(process_generation, concerns=CONCERN_CATEGORIES)
+process_results_mc = partial(process_multiple_choice, concerns=CONCERN_CATEGORIES)
+
+
+def load_pairs(demo: bool = False, **metadata):
+    """``custom_dataset``: the converted pairs when a data directory is configured, else the hub's
+    ``q-future/Q-Bench2-HF``; the demo pairs when ``demo``. Both images of a question stay on
+    disk until their batch; the run's prompt style goes into every document."""
+    check_metadata(metadata)
+    fields = a1_prompt_fields(metadata)
+    path = None
+    if demo:
+        path = ensure_demo_pair_dataset()
+    elif configured_data_dir(metadata) is not None:
+        path = converted_dataset_path("qbench2_a1", IDENTITY, metadata, CONVERT_COMMAND)
+    if path is not None:
+        return load_detached(path, fields, IMAGE_COLUMNS)
+    try:
+        data = datasets.load_dataset(HUB_DATASET_ID)
+    except Exception as err:  # offline, or the hub refused: say what else works
+        raise MissingDatasetError(
+            f"qbench2_a1: no data directory is configured and {HUB_DATASET_ID} could not be "
+            f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
+            f"  {CONVERT_COMMAND}\nthen pass --metadata '{{\"qbench_data_dir\": \"DATA_DIR\"}}'."
+        ) from err
+    for split, ds in data.items():
+        check_columns(ds.column_names, HUB_DATASET_ID, split)
+    return detach_images(with_constant_columns(data, fields), IMAGE_COLUMNS)
+
+
+def doc_to_text(doc: dict) -> str:
+    question = question_of(doc)
+    return a1_pair_images(DEFAULT_IMAGE_PLACEHOLDER) + a1_prompt(question.question, question.options, doc["prompt_style"])
+
+
+def doc_to_question(doc: dict) -> str:
+    return a1_pair_images(DEFAULT_IMAGE_PLACEHOLDER) + question_of(doc).question
