@@ -21,4 +21,5 @@ demo: $(VENV)/.installed
 	$(BIN)/qbench demo
 
 test: $(VENV)/.installed
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests

@@ -40,8 +40,10 @@ def main() -> None:
         started = time.perf_counter()
         stderr = replicate_stderr(correlation_replicates(name, [scores], mos, everything, args.resamples)[0])
         seconds = time.perf_counter() - started
-        print(f"{name:<6}| {'scipy per resample (scaled)':<36}| {loop_seconds:7.2f} |   1.00x | {np.std(loop, ddof=1):.5f}")
-        print(f"{name:<6}| {'vectorised (qbench_tasks.bootstrap)':<36}| {seconds:7.2f} | {loop_seconds / seconds:6.2f}x | {stderr:.5f}")
+        print(f"{name:<6}| {'scipy per resample (scaled)':<36}| {loop_seconds:7.2f} |   1.00x | "
+              f"{np.std(loop, ddof=1):.5f}")
+        print(f"{name:<6}| {'vectorised (qbench_tasks.bootstrap)':<36}| {seconds:7.2f} | "
+              f"{loop_seconds / seconds:6.2f}x | {stderr:.5f}")
 
 
 if __name__ == "__main__":

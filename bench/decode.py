@@ -21,8 +21,8 @@ import numpy as np
 import transformers
 from generated_data import make_database
 
-from model_wrappers.fixture_models import cached_fixture
-from qbench_tasks.lazy_images import JPEG_DRAFT_KEY, doc_to_lazy_image, load_detached
+from qbench_tasks.data.lazy_images import JPEG_DRAFT_KEY, doc_to_lazy_image, load_detached
+from qbench_tasks.demo.model import demo_model
 
 
 def model_inputs(processor, docs, draft: bool) -> tuple[float, list[np.ndarray]]:
@@ -39,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=40)
     args = parser.parse_args()
-    processor = transformers.AutoProcessor.from_pretrained(cached_fixture("signal"))
+    processor = transformers.AutoProcessor.from_pretrained(demo_model())
     std = np.array(processor.image_processor.image_std)[:, None, None] * 255
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = make_database(Path(tmp), args.images, (4000, 3000))

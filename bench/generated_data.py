@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from qbench_tasks.convert import convert_a3
+from qbench_tasks.a3.convert import convert_a3
 
 
 def make_database(folder: Path, n: int, size: tuple[int, int] = (1024, 768)) -> Path:

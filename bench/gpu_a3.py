@@ -26,7 +26,7 @@ import transformers
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_wrappers.fixture_models import IMAGE_TOKEN, train_tokenizer  # noqa: E402
+from qbench_tasks.demo.model import IMAGE_TOKEN, train_tokenizer  # noqa: E402
 from qbench_tasks.prompts import A3_ANSWER_PREFIX, A3_CHOICE_WORDS, A3_PROMPT  # noqa: E402
 
 SCALES = {
@@ -56,7 +56,8 @@ def build(scale: str, device: str, dtype: torch.dtype):
         torch.manual_seed(0)
         model = transformers.LlavaForConditionalGeneration(config).to(dtype).eval()
     image_processor = transformers.CLIPImageProcessorPil(
-        size={"shortest_edge": spec["image_size"]}, crop_size={"height": spec["image_size"], "width": spec["image_size"]})
+        size={"shortest_edge": spec["image_size"]},
+        crop_size={"height": spec["image_size"], "width": spec["image_size"]})
     processor = transformers.LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer,
                                             patch_size=spec["patch"], vision_feature_select_strategy="default",
                                             num_additional_image_tokens=1)
@@ -65,7 +66,8 @@ def build(scale: str, device: str, dtype: torch.dtype):
 
 def images(n: int) -> list[Image.Image]:
     rng = np.random.default_rng(0)
-    return [Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)).resize((1024, 768), Image.Resampling.BICUBIC)
+    return [Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8))
+            .resize((1024, 768), Image.Resampling.BICUBIC)
             for _ in range(n)]
 
 
@@ -122,11 +124,13 @@ def main() -> None:
         diff = max(abs(a - b) for a, b in zip(scores, reference))
         rows.append((batch_size, seconds, tokens, diff))
     base = rows[0][1]
-    print(f"{'batch':>5} | {'images/s':>8} | {'vs first':>8} | {'tokens':>8} | {'TFLOP/s':>8} | {'max |score diff|':>16}")
+    print(f"{'batch':>5} | {'images/s':>8} | {'vs first':>8} | {'tokens':>8} | {'TFLOP/s':>8} | "
+          f"{'max |score diff|':>16}")
     print("-" * 70)
     for batch_size, seconds, tokens, diff in rows:
         tflops = 2 * parameters * tokens / seconds / 1e12
-        print(f"{batch_size:>5} | {args.images / seconds:>8.1f} | {base / seconds:>7.2f}x | {tokens:>8} | {tflops:>8.2f} | {diff:>16.1e}")
+        print(f"{batch_size:>5} | {args.images / seconds:>8.1f} | {base / seconds:>7.2f}x | {tokens:>8} | "
+              f"{tflops:>8.2f} | {diff:>16.1e}")
     if args.device.startswith("cuda"):
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 

@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 
 from generated_data import make_database
-from model_wrappers.fixture_models import cached_fixture
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' fixture models
+from fixture_models import cached_fixture  # noqa: E402
 
 
 def peak_rss_of_run(data_dir: Path, model_dir: Path, batch_size: int) -> tuple[float, float]:

@@ -48,7 +48,8 @@ def main() -> None:
     for name, values in times.items():
         deciles = statistics.quantiles(values, n=10)
         median = statistics.median(values)
-        print(f"{name:<16}| {median * 1e3:9.2f} | {deciles[0] * 1e3:5.1f}-{deciles[-1] * 1e3:5.1f} | {median / base:5.3f}x")
+        spread = f"{deciles[0] * 1e3:5.1f}-{deciles[-1] * 1e3:5.1f}"
+        print(f"{name:<16}| {median * 1e3:9.2f} | {spread} | {median / base:5.3f}x")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import logging
 
 import lm_eval.evaluator_utils
 
-from model_wrappers.hf_multimodal_loglik import hooks_apply
+from model_wrappers.lm_eval_hooks import hooks_apply
 from qbench_tasks.bootstrap import MAX_RESAMPLES
 
 log = logging.getLogger(__name__)

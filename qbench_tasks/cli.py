@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from qbench_tasks import TASKS_DIR
-from qbench_tasks.databases import A3_DATABASES
-from qbench_tasks.llvisionqa import SPLITS
+from qbench_tasks.a1.llvisionqa import SPLITS
+from qbench_tasks.a3.databases import A3_DATABASES
 
 DEMO_TASKS = "qbench_demo"  # the tag of every demo task
 
@@ -15,8 +15,9 @@ DEMO_TASKS = "qbench_demo"  # the tag of every demo task
 def run_lm_eval(lm_eval_args: list[str]) -> None:
     """``lm_eval run`` with the Q-Bench tasks and models added, even where the start-up hook is
     turned off (``QBENCH_LM_EVAL_AUTOLOAD=0``); a user's ``--include_path`` is added beside them."""
-    import qbench_lm_eval_autoload
     from lm_eval.__main__ import cli_evaluate
+
+    import qbench_lm_eval_autoload
 
     qbench_lm_eval_autoload.install()
     sys.argv = ["lm_eval", "run", *lm_eval_args]
@@ -36,8 +37,12 @@ def _end_process_group() -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from qbench_tasks.convert import ConversionError, convert_a1, convert_a1pair, convert_a2, convert_a3
-    from qbench_tasks.hf_dataset import DatasetWriteError
+    from qbench_tasks.a1.convert import convert_a1
+    from qbench_tasks.a2.convert import convert_a2
+    from qbench_tasks.a3.convert import convert_a3
+    from qbench_tasks.data.conversion import ConversionError
+    from qbench_tasks.data.parquet import DatasetWriteError
+    from qbench_tasks.qbench2.convert import convert_a1pair
 
     try:
         outside = {"allow_outside_images": args.allow_outside_images}
@@ -57,7 +62,8 @@ def _convert(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from qbench_tasks.export import export_a1, export_a2
+    from qbench_tasks.a1.export import export_a1
+    from qbench_tasks.a2.export import export_a2
 
     try:
         count = (export_a1 if args.kind == "a1" else export_a2)(args.samples, args.out)
@@ -67,8 +73,8 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _judge(args: argparse.Namespace) -> None:
-    from qbench_tasks.a2_judge import JudgeSpec
-    from qbench_tasks.rejudge import judge_samples
+    from qbench_tasks.a2.judge_command import judge_samples
+    from qbench_tasks.judging.spec import JudgeSpec
 
     try:
         spec = JudgeSpec(model=args.judge_model, model_args=args.judge_model_args, rounds=args.rounds,
@@ -94,10 +100,10 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from model_wrappers.fixture_models import cached_fixture
+    from qbench_tasks.demo.model import demo_model
 
     print("qbench demo: building the fixture model and demo data on first use ...", flush=True)
-    model_dir = cached_fixture("signal")
+    model_dir = demo_model()
     run_lm_eval(
         [
             "--model", "hf-multimodal",
@@ -111,7 +117,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qbench_tasks.a2_judge import JudgeSpec  # its defaults are the judge command's
+    from qbench_tasks.judging.spec import JudgeSpec  # its defaults are the judge command's
 
     parser = argparse.ArgumentParser(prog="qbench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

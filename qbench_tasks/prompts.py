@@ -12,7 +12,7 @@ time with ``--metadata`` (keys below), never by copying task YAML.
 
 import re
 
-from qbench_tasks.llvisionqa import OPTION_LETTERS
+from qbench_tasks.a1.llvisionqa import OPTION_LETTERS
 
 A3_PROMPT = "Rate the quality of the image."
 A3_ANSWER_PREFIX = "The quality of the image is"

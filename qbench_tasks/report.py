@@ -23,12 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from qbench_tasks import a3_scoring
+from qbench_tasks.a3 import scoring as a3_scoring
+from qbench_tasks.a3.databases import A3_DATABASES
+from qbench_tasks.a3.published import PUBLISHED_A3
+from qbench_tasks.a3.published import SOURCE as PUBLISHED_SOURCE
 from qbench_tasks.bootstrap import (
-    MAX_RESAMPLES, Z_95, correlation_replicates, percentile_interval, resolved,
+    MAX_RESAMPLES,
+    Z_95,
+    correlation_replicates,
+    percentile_interval,
+    resolved,
 )
-from qbench_tasks.databases import A3_DATABASES
-from qbench_tasks.published_a3 import PUBLISHED_A3, SOURCE as PUBLISHED_SOURCE
 
 QBENCH_TASK_PREFIX = "qbench"  # every Q-Bench task and group name starts so
 A1_TASK = "qbench_a1_dev"

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from difflib import get_close_matches
 
-from qbench_tasks.a2_judge import JudgeSpec
-from qbench_tasks.data_location import DATA_DIR_METADATA_KEY
-from qbench_tasks.lazy_images import JPEG_DRAFT_KEY
+from qbench_tasks.data.lazy_images import JPEG_DRAFT_KEY
+from qbench_tasks.data.location import DATA_DIR_METADATA_KEY
+from qbench_tasks.judging.spec import JudgeSpec
 from qbench_tasks.prompts import (
-    A1_JUDGE_KEY, A1_PROMPT_STYLE_KEY, A3_ANSWER_PREFIX_KEY, A3_CHOICE_WORDS_KEY, A3_LEVEL_WEIGHTS_KEY,
-    A3_LEVEL_WORDS_KEY, A3_LEVELS_KEY, A3_PROMPT_KEY,
+    A1_JUDGE_KEY,
+    A1_PROMPT_STYLE_KEY,
+    A3_ANSWER_PREFIX_KEY,
+    A3_CHOICE_WORDS_KEY,
+    A3_LEVEL_WEIGHTS_KEY,
+    A3_LEVEL_WORDS_KEY,
+    A3_LEVELS_KEY,
+    A3_PROMPT_KEY,
 )
 
 NAMESPACES = ("qbench_", "a1_", "a2_", "a3_", "judge_", "jpeg_")

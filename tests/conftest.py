@@ -62,7 +62,7 @@ def text_task_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
-    from model_wrappers.fixture_models import cached_fixture
+    from fixture_models import cached_fixture
 
     return cached_fixture("tiny")
 
@@ -83,14 +83,14 @@ def family_model(session_dir, tiny_model):
 
 @pytest.fixture(scope="session")
 def signal_model() -> Path:
-    from model_wrappers.fixture_models import cached_fixture
+    from qbench_tasks.demo.model import demo_model
 
-    return cached_fixture("signal")
+    return demo_model()
 
 
 @pytest.fixture(scope="session")
 def demo_dataset_dir() -> Path:
-    from qbench_tasks.demo_data import ensure_demo_a3_dataset
+    from qbench_tasks.demo.data import ensure_demo_a3_dataset
 
     return ensure_demo_a3_dataset()
 

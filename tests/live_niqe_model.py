@@ -13,7 +13,7 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-from qbench_tasks.data_location import cache_dir
+from qbench_tasks.data.location import cache_dir
 
 BASICSR_SDIST = ("https://files.pythonhosted.org/packages/86/41/00a6b000f222f0fa4c6d9e1d6dcc9811a374"
                  "cabb8abb9d408b77de39648c/basicsr-1.4.2.tar.gz")

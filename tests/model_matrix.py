@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from model_wrappers.fixture_models import save_atomically, train_tokenizer
+from qbench_tasks.demo.model import save_atomically, train_tokenizer
 
 TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=2048)
@@ -124,7 +124,8 @@ def gemma3():
     tok = tokenizer_with(boi_token="<start_of_image>", image_token="<image_soft_token>", eoi_token="<end_of_image>")
     processor = transformers.Gemma3Processor(
         image_processor=transformers.Gemma3ImageProcessor(size={"height": 32, "width": 32}),
-        tokenizer=tok, image_seq_length=4, chat_template=chat_template("{{ '<start_of_image>' }}", bos="{{ bos_token }}"))
+        tokenizer=tok, image_seq_length=4,
+        chat_template=chat_template("{{ '<start_of_image>' }}", bos="{{ bos_token }}"))
     boi, image, eoi = ids(tok, "<start_of_image>", "<image_soft_token>", "<end_of_image>")
     config = transformers.Gemma3Config(
         text_config=text_config(tok, head_dim=16, sliding_window=64, query_pre_attn_scalar=16),
@@ -231,7 +232,8 @@ def kosmos2():
     tok = tokenizer_with()
     tok.add_special_tokens({"unk_token": "<unk>"})  # Kosmos-2 numbers its image placeholders after it
     processor = transformers.Kosmos2Processor(
-        image_processor=transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        image_processor=transformers.CLIPImageProcessor(size={"shortest_edge": 32},
+                                                        crop_size={"height": 32, "width": 32}),
         tokenizer=tok)
     config = transformers.Kosmos2Config(
         text_config=dict(vocab_size=len(tok), embed_dim=64, layers=2, attention_heads=4, ffn_dim=128,

@@ -5,13 +5,13 @@ import re
 import zlib
 
 import pytest
+from conftest import evaluate_scripted
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from conftest import evaluate_scripted
-from qbench_tasks.a1_judge import NO_OPTION, parse_choice_reply
-from qbench_tasks.a1_scoring import accuracy_metrics
-from qbench_tasks.llvisionqa import question_of
+from qbench_tasks.a1.judge import NO_OPTION, parse_choice_reply
+from qbench_tasks.a1.llvisionqa import question_of
+from qbench_tasks.a1.scoring import accuracy_metrics
 from qbench_tasks.prompts import a1_judge_question
 
 ASKED: list[str] = []  # every question the judge received

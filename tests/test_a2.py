@@ -9,18 +9,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import datasets
 import pytest
+from conftest import evaluate_scripted
+from fixture_judge import JUDGE_MARKERS
 from lm_eval.models.huggingface import HFLM
 from PIL import Image
 
-from conftest import evaluate_scripted
-from model_wrappers.fixture_judge import JUDGE_MARKERS
-from qbench_tasks.a2_judge import JudgeSpec, judge_descriptions, parse_judge_score
-from qbench_tasks.a2_scoring import aggregate, item_metrics
-from qbench_tasks.convert import ConversionError, convert_a2
-from qbench_tasks.demo_data import demo_golden_description, demo_items
-from qbench_tasks.export import a2_submission
-from qbench_tasks.prompts import A2_JUDGE_QUESTIONS, judge_flat_prompt, a2_judge_question
-from qbench_tasks.rejudge import ITEMS_FILE, METRICS_FILE, judge_samples
+from qbench_tasks.a2.convert import convert_a2
+from qbench_tasks.a2.export import a2_submission
+from qbench_tasks.a2.judge import judge_descriptions, parse_judge_score
+from qbench_tasks.a2.judge_command import ITEMS_FILE, METRICS_FILE, judge_samples
+from qbench_tasks.a2.scoring import aggregate, item_metrics
+from qbench_tasks.data.conversion import ConversionError
+from qbench_tasks.demo.data import demo_golden_description, demo_items
+from qbench_tasks.judging.spec import JudgeSpec
+from qbench_tasks.prompts import A2_JUDGE_QUESTIONS, a2_judge_question, judge_flat_prompt
 
 MARKERS = list(JUDGE_MARKERS)  # <score-0>, <score-1>, <score-2>, <score-none>
 
@@ -121,7 +123,8 @@ def lldescribe_images(tmp_path):
     folder = tmp_path / "images"
     (folder / "sub").mkdir(parents=True)
     for i, name in enumerate(["b.jpg", "a.png", "sub/c.JPG"]):
-        Image.new("RGB", (20 + i, 16), (40 * i, 90, 200)).save(folder / name, format="PNG" if name.endswith("png") else "JPEG")
+        image = Image.new("RGB", (20 + i, 16), (40 * i, 90, 200))
+        image.save(folder / name, format="PNG" if name.endswith("png") else "JPEG")
     (folder / "notes.txt").write_text("not an image")
     return folder
 
@@ -200,7 +203,7 @@ def expected_score(doc):
 
 @pytest.fixture(scope="module")
 def judge_model():
-    from model_wrappers.fixture_models import cached_fixture
+    from fixture_models import cached_fixture
 
     return cached_fixture("judge")
 
@@ -278,7 +281,7 @@ def metric_names(task_results):
 
 
 def test_without_a_judge_the_task_only_generates(caplog):
-    caplog.set_level("WARNING", logger="qbench_tasks.a2_judge")
+    caplog.set_level("WARNING", logger="qbench_tasks.a2.judge")
     results = evaluate_scripted(lambda doc: "", "qbench_a2_demo", {}, limit=5)["results"]["qbench_a2_demo"]
     assert metric_names(results) == {"empty_rate"}
     assert results["empty_rate,judge"] == 1.0
@@ -369,10 +372,10 @@ class FaultyChatServer(ChatServer):
 
 def test_judge_failures_of_every_kind_never_end_the_run(tmp_path, monkeypatch):
     """Each failing request is retried, then counted invalid; every other reply is scored and stored."""
-    import qbench_tasks.a2_judge as a2_judge
+    import qbench_tasks.judging.asking as asking
 
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setattr(a2_judge, "BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr(asking, "BACKOFF_SECONDS", 0.0)
     FaultyChatServer.payloads = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FaultyChatServer)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from qbench_tasks import a3_scoring
-from qbench_tasks.a3_scoring import a3_score_from_logliks, plcc, plcc_cgiqa, srcc, srcc_cgiqa
+from qbench_tasks.a3 import scoring as a3_scoring
+from qbench_tasks.a3.scoring import a3_score_from_logliks, plcc, plcc_cgiqa, srcc, srcc_cgiqa
 from qbench_tasks.prompts import a3_prompt_fields
 
 

@@ -6,12 +6,12 @@ import os
 import random
 
 import pytest
-
 from conftest import run_lm_eval, sample_scores
-from qbench_tasks.convert import convert_a3
-from qbench_tasks.data_location import MissingDatasetError
-from qbench_tasks.databases import A3_DATABASES
-from qbench_tasks.demo_data import demo_items
+
+from qbench_tasks.a3.convert import convert_a3
+from qbench_tasks.a3.databases import A3_DATABASES
+from qbench_tasks.data.location import MissingDatasetError
+from qbench_tasks.demo.data import demo_items
 
 
 def convert_demo_images_as(database, out, rows, tmp_path):
@@ -92,8 +92,8 @@ def test_requests_hold_image_references_not_decoded_images(demo_dataset_dir):
     from lm_eval.tasks import TaskManager
 
     from qbench_tasks import TASKS_DIR
-    from qbench_tasks.hf_dataset import load_parquet_dataset
-    from qbench_tasks.lazy_images import LazyImage
+    from qbench_tasks.data.lazy_images import LazyImage
+    from qbench_tasks.data.parquet import load_parquet_dataset
 
     task = TaskManager(include_path=str(TASKS_DIR), include_defaults=False).load(["qbench_a3_demo"])["tasks"]
     (task,) = task.values()
@@ -113,13 +113,14 @@ def test_requests_hold_image_references_not_decoded_images(demo_dataset_dir):
 def test_images_read_from_the_parquet_shards_match_the_dataset_rows(tmp_path, monkeypatch):
     """Documents point into their split's parquet shards (several shards, several row groups
     each); every document's image bytes are its own row's."""
-    import qbench_tasks.hf_dataset as hf_dataset
-    from qbench_tasks.convert import A3_FEATURES
-    from qbench_tasks.hf_dataset import split_shards, write_parquet_dataset
-    from qbench_tasks.lazy_images import doc_to_lazy_image, load_detached
+    import qbench_tasks.data.parquet as hf_dataset
+    from qbench_tasks.a3.convert import A3_FEATURES
+    from qbench_tasks.data.lazy_images import doc_to_lazy_image, load_detached
+    from qbench_tasks.data.parquet import split_shards, write_parquet_dataset
 
     monkeypatch.setattr(hf_dataset, "SHARD_MAX_ROWS", 130)  # 3 shards of up to 130 rows
-    rows = [{"image": {"bytes": bytes([i % 251]) * (50 + i), "path": f"{i}.png"}, "img_path": f"{i}.png", "mos": float(i)}
+    rows = [{"image": {"bytes": bytes([i % 251]) * (50 + i), "path": f"{i}.png"}, "img_path": f"{i}.png",
+             "mos": float(i)}
             for i in range(300)]
     write_parquet_dataset(tmp_path / "db", "test", rows, A3_FEATURES, lambda counts: "card")
     shards = split_shards(tmp_path / "db")
@@ -139,7 +140,7 @@ def test_lazy_images_survive_pickling(demo_dataset_dir):
     """lm-eval pickles requests between the processes of a data-parallel run."""
     import pickle
 
-    from qbench_tasks.lazy_images import doc_to_lazy_image, load_detached
+    from qbench_tasks.data.lazy_images import doc_to_lazy_image, load_detached
 
     docs = load_detached(demo_dataset_dir)["test"]
     lazy = doc_to_lazy_image(docs[5])[0]
@@ -164,7 +165,8 @@ def test_level_scores_from_the_same_forward_equal_a_direct_computation(tiny_mode
 
     weights = {"excellent": 1.0, "good": 0.75, "fair": 0.5, "poor": 0.25, "bad": 0.0}
     for before, sample in zip(plain["samples"]["qbench_a3_demo"], levels["samples"]["qbench_a3_demo"]):
-        loglik = {cont.strip(): value for (_, cont, _), (value, _) in zip(sample["arguments"], sample["filtered_resps"])}
+        pairs = zip(sample["arguments"], sample["filtered_resps"])
+        loglik = {cont.strip(): value for (_, cont, _), (value, _) in pairs}
         total = sum(math.exp(loglik[w]) for w in weights)
         expected = sum(math.exp(loglik[w]) / total * weight for w, weight in weights.items())
         assert sample["srcc_levels"][0] == pytest.approx(expected, abs=1e-9)
@@ -199,6 +201,7 @@ def test_a_mistyped_setting_is_refused_naming_the_closest(tiny_model, demo_datas
 
 def test_the_readme_settings_table_lists_every_setting():
     from conftest import REPO
+
     from qbench_tasks.settings import SETTINGS
 
     readme = (REPO / "README.md").read_text()

@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from qbench_tasks.a2_scoring import total
-from qbench_tasks.a3_scoring import plcc, plcc_cgiqa, srcc, srcc_cgiqa
+from qbench_tasks.a2.scoring import total
+from qbench_tasks.a3.scoring import plcc, plcc_cgiqa, srcc, srcc_cgiqa
 from qbench_tasks.aggregations import mean_of_present
 from qbench_tasks.bootstrap import (
-    BOOTSTRAP_SEED, correlation_replicates, mean_stderr, normal_interval, percentile_interval, replicate_stderr,
+    BOOTSTRAP_SEED,
+    correlation_replicates,
+    mean_stderr,
+    normal_interval,
+    percentile_interval,
+    replicate_stderr,
     resolved,
 )
 

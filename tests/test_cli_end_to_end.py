@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_lm_eval
 
 BIN = Path(sys.executable).parent
@@ -54,7 +53,8 @@ def test_plain_lm_eval_hf_multimodal_and_qbench_run_loglik_agree(signal_model, t
 
 
 def test_qbench_run_adds_a_users_include_path_beside_the_qbench_tasks(signal_model, text_task_dir, tmp_path):
-    run(str(BIN / "qbench"), "run", "--include_path", str(text_task_dir), "--tasks", "qbench_a3_demo,qbench_test_text_mc",
+    run(str(BIN / "qbench"), "run", "--include_path", str(text_task_dir),
+        "--tasks", "qbench_a3_demo,qbench_test_text_mc",
         "--model", "hf-multimodal", *lm_eval_args(signal_model, tmp_path / "both"))
     both = results_file(tmp_path / "both")["results"]
     alone = run_lm_eval(["qbench_test_text_mc"], signal_model, extra_include=[text_task_dir])["results"]
@@ -84,9 +84,10 @@ def test_wheel_ships_task_yamls_task_code_and_cards(tmp_path):
                      "qbench_tasks/a1/qbench_a1_test.yaml", "qbench_tasks/a1/utils.py",
                      "qbench_tasks/a2/_template_yaml", "qbench_tasks/a2/qbench_a2.yaml",
                      "qbench_tasks/a2/utils.py", "qbench_tasks/demo/qbench_a2_demo.yaml",
-                     "qbench_tasks/demo/qbench_a1_demo_mc.yaml", "qbench_tasks/image_policy.py",
-                     "qbench_tasks/data_cards/lldescribe.md", "model_wrappers/fixture_judge.py",
-                     "qbench_tasks/data_cards/llvisionqa.md", "qbench_tasks/a3/_template_yaml", "qbench_tasks/a3/_qbench_a3.yaml",
+                     "qbench_tasks/demo/qbench_a1_demo_mc.yaml", "qbench_tasks/data/image_policy.py",
+                     "qbench_tasks/data_cards/lldescribe.md", "qbench_tasks/demo/model.py",
+                     "qbench_tasks/data_cards/llvisionqa.md", "qbench_tasks/a3/_template_yaml",
+                     "qbench_tasks/a3/_qbench_a3.yaml",
                      "qbench_tasks/qbench2/_template_yaml", "qbench_tasks/qbench2/utils.py",
                      "qbench_tasks/data_cards/llvisionqa_pairs.md",
                      "qbench_tasks/a3/qbench_a3_koniq.yaml", "qbench_tasks/a3/utils.py",
@@ -111,7 +112,7 @@ def test_qbench_demo_prints_the_results_table():
 def test_a2_generate_then_judge_and_export_the_logged_samples(tiny_model, tmp_path):
     """lm_eval writes the descriptions (no judge: predict-only); qbench judge scores them later
     with a local hf judge, and qbench export a2 writes the submission file."""
-    from model_wrappers.fixture_models import cached_fixture
+    from fixture_models import cached_fixture
 
     proc = run(str(BIN / "lm_eval"), "--tasks", "qbench_a2_demo",
                "--model", "hf-multimodal", "--limit", "6", "--log_samples",

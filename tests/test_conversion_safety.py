@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-import qbench_tasks.convert as convert
-from qbench_tasks.convert import convert_a1, convert_a3
-from qbench_tasks.data_location import WrongDatasetError, converted_dataset_path, recorded_identity
-from qbench_tasks.hf_dataset import load_parquet_dataset
 from test_convert_a3 import data_folder_names, write_images, write_labels
+
+import qbench_tasks.data.conversion as convert
+from qbench_tasks.a1.convert import convert_a1
+from qbench_tasks.a3.convert import convert_a3
+from qbench_tasks.data.location import WrongDatasetError, converted_dataset_path, recorded_identity
+from qbench_tasks.data.parquet import load_parquet_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = [f"i{i}.png" for i in range(6)]
@@ -78,8 +79,8 @@ def test_two_splits_converted_at_once_both_land(tmp_path, monkeypatch):
 
 KILL_IN_SWAP = """
 import os, sys
-import qbench_tasks.hf_dataset as hf
-from qbench_tasks.convert import convert_a3
+import qbench_tasks.data.parquet as hf
+from qbench_tasks.a3.convert import convert_a3
 real_replace = os.replace
 def replace_then_die(src, dst):
     real_replace(src, dst)
@@ -90,7 +91,8 @@ convert_a3("koniq", sys.argv[1], sys.argv[2], sys.argv[3])
 
 KILL_MID_WRITE = """
 import os, sys
-import qbench_tasks.convert as convert
+import qbench_tasks.data.conversion as convert
+from qbench_tasks.a3.convert import convert_a3
 real_read = convert.read_rgb
 seen = []
 def read_then_die(path, draft=None):
@@ -99,7 +101,7 @@ def read_then_die(path, draft=None):
         os._exit(9)
     return real_read(path, draft)
 convert.read_rgb = read_then_die
-convert.convert_a3("koniq", sys.argv[1], sys.argv[2], sys.argv[3])
+convert_a3("koniq", sys.argv[1], sys.argv[2], sys.argv[3])
 """
 
 

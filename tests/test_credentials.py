@@ -2,12 +2,12 @@
 
 import lm_eval
 import pytest
+from conftest import ScriptedLM, session_dir  # noqa: F401 - session_dir: the fixture
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from lm_eval.loggers import EvaluationTracker
 from lm_eval.tasks import TaskManager
 
-from conftest import ScriptedLM, session_dir  # noqa: F401 - session_dir: the fixture
 from qbench_tasks import TASKS_DIR
 from qbench_tasks.credentials import REDACTED, redact, redact_text
 

@@ -1,7 +1,6 @@
 """The same run twice gives identical metrics; batch sizes 1, 4 and 8 agree to 1e-5."""
 
 import pytest
-
 from conftest import run_lm_eval, sample_scores
 
 TASKS = ["qbench_a3_demo", "qbench_a1_demo_mc"]

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import run_lm_eval, sample_scores
 
 TASKS = ["qbench_a3_demo", "qbench_a1_demo_mc"]

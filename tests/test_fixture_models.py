@@ -1,7 +1,7 @@
 import transformers
 from PIL import Image
 
-from model_wrappers.fixture_models import IMAGE_SIZE, PATCH_SIZE, train_tokenizer
+from qbench_tasks.demo.model import IMAGE_SIZE, PATCH_SIZE, train_tokenizer
 from qbench_tasks.prompts import A3_CHOICE_WORDS
 
 

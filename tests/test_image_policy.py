@@ -1,4 +1,4 @@
-"""Every kind of image file users bring, at conversion and at decode time (qbench_tasks.image_policy)."""
+"""Every kind of image file users bring, at conversion and at decode time (qbench_tasks.data.image_policy)."""
 
 import io
 import json
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qbench_tasks.convert import A3_FEATURES, convert_a3
-from qbench_tasks.hf_dataset import write_parquet_dataset
-from qbench_tasks.image_policy import ImageRefused, open_rgb, read_rgb
-from qbench_tasks.lazy_images import doc_to_lazy_image, load_detached
+from qbench_tasks.a3.convert import A3_FEATURES, convert_a3
+from qbench_tasks.data.image_policy import ImageRefused, open_rgb, read_rgb
+from qbench_tasks.data.lazy_images import doc_to_lazy_image, load_detached
+from qbench_tasks.data.parquet import write_parquet_dataset
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -166,10 +166,11 @@ def test_an_image_that_went_bad_after_conversion_is_named_at_run_time(tmp_path):
 def test_jpeg_draft_is_opt_in_and_keeps_the_processor_input_covered(tmp_path):
     """With the run's jpeg_draft flag a large JPEG decodes at the smallest DCT scale that still
     covers the requested size; without it, in full. PNGs are unaffected either way."""
-    from qbench_tasks.lazy_images import JPEG_DRAFT_KEY
+    from qbench_tasks.data.lazy_images import JPEG_DRAFT_KEY
 
     photo = Image.fromarray(np.random.default_rng(1).integers(0, 255, (768, 1024, 3), dtype=np.uint8))
-    rows = [{"image": {"bytes": encoded(photo, "JPEG", quality=90), "path": "big.jpg"}, "img_path": "big.jpg", "mos": 1.0},
+    rows = [{"image": {"bytes": encoded(photo, "JPEG", quality=90), "path": "big.jpg"}, "img_path": "big.jpg",
+             "mos": 1.0},
             {"image": {"bytes": encoded(photo, "PNG"), "path": "big.png"}, "img_path": "big.png", "mos": 2.0}]
     write_parquet_dataset(tmp_path / "db", "test", rows, A3_FEATURES, lambda counts: "card")
     jpeg, png = load_detached(tmp_path / "db")["test"]
@@ -208,7 +209,7 @@ def test_only_regular_files_are_read(tmp_path):
 
 
 def test_oversized_file_is_refused_before_reading(tmp_path, monkeypatch):
-    import qbench_tasks.image_policy as policy
+    import qbench_tasks.data.image_policy as policy
 
     monkeypatch.setattr(policy, "MAX_FILE_BYTES", 100)
     path = tmp_path / "big.png"

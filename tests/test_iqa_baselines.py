@@ -8,19 +8,28 @@ import numpy as np
 import pytest
 import torch
 import transformers
+from conftest import sample_scores
+from live_niqe_model import live_niqe_model_file
 from lm_eval.tasks import TaskManager
 from PIL import Image
 from scipy import ndimage, stats
 
 import model_wrappers  # noqa: F401 - registers niqe and clip-iqa
-from conftest import sample_scores
-from live_niqe_model import live_niqe_model_file
 from model_wrappers.niqe import (
-    LIVE, SKVIDEO_1_1, NIQEUndefined, _gaussian_window, load_pristine_model, luminance, mscn, niqe, niqe_features, patch_features,
+    LIVE,
+    SKVIDEO_1_1,
+    NIQEUndefined,
+    _gaussian_window,
+    load_pristine_model,
+    luminance,
+    mscn,
+    niqe,
+    niqe_features,
+    patch_features,
 )
 from qbench_tasks import TASKS_DIR
-from qbench_tasks.demo_data import DEMO_SEVERITIES, DEMO_SOURCES, distort, load_source_photo
-from qbench_tasks.lazy_images import doc_to_lazy_image, load_detached
+from qbench_tasks.data.lazy_images import doc_to_lazy_image, load_detached
+from qbench_tasks.demo.data import DEMO_SEVERITIES, DEMO_SOURCES, distort, load_source_photo
 from qbench_tasks.prompts import CLIP_IQA_PROMPTS
 
 # NIQE needs several 96-pixel patches; the demo's 160-pixel images hold one or two, so the
@@ -62,7 +71,8 @@ def test_a_file_that_is_not_a_pristine_model_is_refused_by_name(tmp_path, arrays
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=f"{re.escape(str(path))}: {message}"):
         load_pristine_model(path)
-    with pytest.raises(FileNotFoundError, match=f"{re.escape(str(tmp_path / 'absent.mat'))}: no such NIQE pristine-model file"):
+    absent = re.escape(str(tmp_path / "absent.mat"))
+    with pytest.raises(FileNotFoundError, match=f"{absent}: no such NIQE pristine-model file"):
         load_pristine_model(tmp_path / "absent.mat")
 
 
@@ -171,7 +181,7 @@ def test_niqe_runs_as_a_model_and_refuses_other_requests(tiny_model, live_model,
 
 @pytest.fixture(scope="module")
 def clip_model():
-    from model_wrappers.fixture_models import cached_fixture
+    from fixture_models import cached_fixture
 
     return cached_fixture("clip")
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from qbench_tasks import cli
-from qbench_tasks.a2_judge import JudgeSpec, load_judge
+from qbench_tasks.judging.asking import load_judge
+from qbench_tasks.judging.spec import JudgeSpec
 
 BIN = Path(sys.executable).parent
 
@@ -110,8 +111,7 @@ def test_a_local_judge_without_a_device_goes_where_the_evaluated_model_would(tmp
     """lm-eval's hf default device is "cuda": a CPU-only machine failed with "Torch not compiled
     with CUDA enabled"."""
     import torch
-
-    from model_wrappers.fixture_models import cached_fixture
+    from fixture_models import cached_fixture
 
     judge = load_judge(JudgeSpec(model="hf", model_args=f"pretrained={cached_fixture('judge')}"))
     assert judge.device.type == ("cuda" if torch.cuda.is_available() else "cpu")

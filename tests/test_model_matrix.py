@@ -10,10 +10,10 @@ forward, log-softmax at the continuation's tokens.
 import pytest
 import torch
 import transformers
-
 from conftest import run_lm_eval
+
 from model_wrappers.image_placeholder import prompt_image_placeholder
-from qbench_tasks.lazy_images import doc_to_lazy_image
+from qbench_tasks.data.lazy_images import doc_to_lazy_image
 
 TASKS = ["qbench_a3_demo", "qbench_a1_demo_mc"]
 DOCS = 6  # per task: 6 A3 images (12 requests) and 6 A1 questions (2-4 options each)
@@ -139,7 +139,8 @@ def test_the_run_log_says_how_the_a3_choice_words_tokenise(family_model, caplog)
                     metadata={"a3_choice_words": ["superb", "awful"]})
     said = [r.getMessage() for r in caplog.records if "A3 choice words" in r.getMessage()]
     assert "' good' = ['Ġgood']" in said[0] and "one token each" in said[0]
-    assert "' superb' = [" in said[1] and "whole log-likelihood" in said[1] and caplog.records[-1].levelname == "WARNING"
+    assert "' superb' = [" in said[1] and "whole log-likelihood" in said[1]
+    assert caplog.records[-1].levelname == "WARNING"
 
 
 def test_the_readmes_custom_model_scores_a3_and_a1_multiple_choice():
@@ -147,9 +148,9 @@ def test_the_readmes_custom_model_scores_a3_and_a1_multiple_choice():
     import re
 
     import lm_eval
+    from conftest import REPO
     from lm_eval.tasks import TaskManager
 
-    from conftest import REPO
     from qbench_tasks import TASKS_DIR
 
     readme = (REPO / "README.md").read_text()
@@ -171,5 +172,6 @@ def test_the_readmes_custom_model_scores_a3_and_a1_multiple_choice():
 
 
 def test_an_encoder_decoder_language_model_is_refused_by_name(family_model):
-    with pytest.raises(ValueError, match="instructblip with an encoder-decoder language model \\(t5\\) is not supported"):
+    refused = "instructblip with an encoder-decoder language model \\(t5\\) is not supported"
+    with pytest.raises(ValueError, match=refused):
         run_lm_eval(["qbench_a3_demo"], family_model("instructblip_flan_t5"), limit=2, log_samples=False)

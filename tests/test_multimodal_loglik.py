@@ -3,12 +3,12 @@
 import pytest
 import torch
 import transformers
+from conftest import run_lm_eval, sample_scores
 from lm_eval.api.instance import Instance
 from lm_eval.models.hf_vlms import HFMultimodalLM
 from lm_eval.models.huggingface import HFLM
 from PIL import Image
 
-from conftest import run_lm_eval, sample_scores
 from model_wrappers import hf_multimodal_loglik as hook_module
 from model_wrappers.hf_multimodal_loglik import (
     HFMultimodalLoglikLM,
@@ -39,7 +39,7 @@ def official_a3_scores(model_dir, docs):
 
 @pytest.fixture(scope="module")
 def demo_docs(demo_dataset_dir):
-    from qbench_tasks.hf_dataset import load_parquet_dataset
+    from qbench_tasks.data.parquet import load_parquet_dataset
 
     return load_parquet_dataset(demo_dataset_dir)["test"]
 
@@ -107,7 +107,8 @@ def test_one_forward_per_image_and_context(lm, monkeypatch):
 
 
 def test_text_and_image_requests_in_one_call(lm):
-    text = [Instance("loglikelihood", doc={}, arguments=("The quality of the image is", w), idx=0) for w in (" good", " poor")]
+    text = [Instance("loglikelihood", doc={}, arguments=("The quality of the image is", w), idx=0)
+            for w in (" good", " poor")]
     image = [image_request(A3_CONTEXT, " good", [Image.new("RGB", (80, 64))])]
     mixed = lm.loglikelihood([text[0], image[0], text[1]])
     assert [mixed[0], mixed[2]] == HFLM.loglikelihood(lm, text)
@@ -143,7 +144,9 @@ def test_hook_steps_aside_when_lm_eval_implements_it(monkeypatch):
 
 
 def test_hook_is_version_gated(monkeypatch):
-    monkeypatch.setattr(hook_module.importlib.metadata, "version", lambda name: "0.5.0")
+    from model_wrappers import lm_eval_hooks
+
+    monkeypatch.setattr(lm_eval_hooks.importlib.metadata, "version", lambda name: "0.5.0")
     assert not installed_lm_eval_lacks_image_loglikelihood()
 
 

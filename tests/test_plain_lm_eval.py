@@ -9,9 +9,8 @@ import venv
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import REPO
+from PIL import Image
 
 QBENCH_TASKS = {"qbench_a3_demo", "qbench_a3_koniq", "qbench_a1_dev_mc", "qbench_a3", "qbench"}
 

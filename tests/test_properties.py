@@ -7,9 +7,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qbench_tasks.a1_answers import extract_choice
-from qbench_tasks.a3_scoring import plcc, srcc
-from qbench_tasks.llvisionqa import OPTION_LETTERS
+from qbench_tasks.a1.answers import extract_choice
+from qbench_tasks.a1.llvisionqa import OPTION_LETTERS
+from qbench_tasks.a3.scoring import plcc, srcc
 
 # Option texts in lower case, so that they never contain an option letter (A-D are upper case).
 option_text = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=20).map(str.strip).filter(bool)
@@ -52,14 +52,15 @@ scores = st.floats(0.0, 1.0, allow_subnormal=True)
 mos = st.floats(-1e6, 1e6, allow_subnormal=True)
 items = st.lists(st.tuples(scores, mos, st.just("x.jpg")), max_size=30)
 # Constant predictions and heavy ties, drawn on purpose.
-tied_items = st.lists(st.tuples(st.sampled_from([0.25, 0.5]), st.sampled_from([1.0, 2.0, 3.0]), st.just("x.jpg")), max_size=12)
+tied_items = st.lists(st.tuples(st.sampled_from([0.25, 0.5]), st.sampled_from([1.0, 2.0, 3.0]), st.just("x.jpg")),
+                      max_size=12)
 
 
 @settings(max_examples=300)
 @given(items=st.one_of(items, tied_items))
 def test_correlations_are_defined_or_nan_with_a_reason(items):
     handler = _Warnings()
-    logger = logging.getLogger("qbench_tasks.a3_scoring")
+    logger = logging.getLogger("qbench_tasks.a3.scoring")
     logger.addHandler(handler)
     try:
         for metric in (srcc, plcc):
@@ -78,21 +79,21 @@ def test_correlations_are_defined_or_nan_with_a_reason(items):
 @given(st.lists(mos, min_size=3, max_size=20))
 def test_constant_predictions_give_nan_with_a_reason(mos_values):
     handler = _Warnings()
-    logging.getLogger("qbench_tasks.a3_scoring").addHandler(handler)
+    logging.getLogger("qbench_tasks.a3.scoring").addHandler(handler)
     try:
         assert math.isnan(srcc([(0.5, m, "x.jpg") for m in mos_values]))
         assert "equal" in handler.messages[-1]
     finally:
-        logging.getLogger("qbench_tasks.a3_scoring").removeHandler(handler)
+        logging.getLogger("qbench_tasks.a3.scoring").removeHandler(handler)
 
 
 def test_a_nan_score_gives_nan_with_a_reason():
     """A model that returned NaN logits: the correlation says so instead of a silent NaN."""
     handler = _Warnings()
-    logging.getLogger("qbench_tasks.a3_scoring").addHandler(handler)
+    logging.getLogger("qbench_tasks.a3.scoring").addHandler(handler)
     try:
         items = [(0.1, 1.0, "a"), (math.nan, 2.0, "b"), (0.7, 3.0, "c")]
         assert math.isnan(srcc(items)) and math.isnan(plcc(items))
         assert "not a finite number" in handler.messages[-1]
     finally:
-        logging.getLogger("qbench_tasks.a3_scoring").removeHandler(handler)
+        logging.getLogger("qbench_tasks.a3.scoring").removeHandler(handler)

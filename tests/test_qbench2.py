@@ -9,17 +9,18 @@ import datasets
 import pytest
 import torch
 import transformers
-
 from conftest import evaluate_scripted, run_lm_eval
-from qbench_tasks import llvisionqa_pairs
-from qbench_tasks.convert import PAIR_FEATURES, ConversionError, convert_a1pair
-from qbench_tasks.data_location import recorded_identity
-from qbench_tasks.demo_data import demo_items, demo_pair_questions, ensure_demo_pair_dataset
-from qbench_tasks.export import a1_submission
-from qbench_tasks.hf_dataset import load_parquet_dataset
-from qbench_tasks.lazy_images import doc_to_lazy_image
 from test_convert_a3 import write_images, write_labels
 from test_model_matrix import MARKERS, direct_loglikelihood
+
+from qbench_tasks.a1.export import a1_submission
+from qbench_tasks.data.conversion import ConversionError
+from qbench_tasks.data.lazy_images import doc_to_lazy_image
+from qbench_tasks.data.location import recorded_identity
+from qbench_tasks.data.parquet import load_parquet_dataset
+from qbench_tasks.demo.data import demo_items, demo_pair_questions, ensure_demo_pair_dataset
+from qbench_tasks.qbench2 import pairs as llvisionqa_pairs
+from qbench_tasks.qbench2.convert import PAIR_FEATURES, convert_a1pair
 
 NAMES = ["a.png", "b.png", "c.png"]
 GOOD = {"img_path": ["a.png", "b.png"], "question": "Which image is blurrier?",
@@ -93,7 +94,8 @@ def test_the_hub_dataset_is_read_when_no_data_dir_and_gives_the_same_requests(de
     hub = hub_layout(load_parquet_dataset(demo_pairs))
     original = datasets.load_dataset
     monkeypatch.setattr(datasets, "load_dataset",
-                        lambda path, *a, **k: hub if path == llvisionqa_pairs.HUB_DATASET_ID else original(path, *a, **k))
+                        lambda path, *a, **k: hub if path == llvisionqa_pairs.HUB_DATASET_ID
+                        else original(path, *a, **k))
     via_hub = evaluate_scripted(expected_letter, "qbench2_a1_dev", {}, log_samples=True)
     assert via_hub["results"]["qbench2_a1_dev"]["acc,none"] == 1.0
     via_files = evaluate_scripted(expected_letter, "qbench2_a1_demo", {}, log_samples=True)
@@ -104,7 +106,8 @@ def test_the_hub_dataset_is_read_when_no_data_dir_and_gives_the_same_requests(de
 def test_a_hub_layout_without_a_column_is_named(demo_pairs, monkeypatch):
     broken = load_parquet_dataset(demo_pairs).remove_columns(["img_path", "question_concern"])
     monkeypatch.setattr(datasets, "load_dataset", lambda path, *a, **k: broken)
-    with pytest.raises(ValueError, match="q-future/Q-Bench2-HF \\(dev split\\) lacks the Q-Bench2 column\\(s\\) question_concern"):
+    lacks = "q-future/Q-Bench2-HF \\(dev split\\) lacks the Q-Bench2 column\\(s\\) question_concern"
+    with pytest.raises(ValueError, match=lacks):
         evaluate_scripted(expected_letter, "qbench2_a1_dev", {})
 
 
@@ -167,8 +170,9 @@ def test_both_images_reach_the_model_in_order(name, family_model, tmp_path):
 
 def test_generation_decodes_the_images_one_chunk_at_a_time(tiny_model, monkeypatch):
     """Requests hold references until their chunk runs; the answers equal one-chunk generation."""
-    import model_wrappers.resumable_generation as generation
     from PIL import Image
+
+    import model_wrappers.resumable_generation as generation
 
     seen = []
     real = generation._LM_EVAL_GENERATE_UNTIL

@@ -2,10 +2,10 @@
 
 import lm_eval
 import pytest
+from conftest import run_lm_eval, sample_scores
 from lm_eval.tasks import TaskManager
 
 import model_wrappers  # noqa: F401 - registers qbench-protocol
-from conftest import run_lm_eval, sample_scores
 from qbench_tasks import TASKS_DIR
 
 

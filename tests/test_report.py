@@ -127,7 +127,7 @@ def synthetic_a3_samples(noise, seed, images=300, prefix="img"):
 
 
 def test_paired_comparison_resolves_a_planted_difference_and_marks_ties(tmp_path):
-    from qbench_tasks.a3_scoring import plcc, srcc
+    from qbench_tasks.a3.scoring import plcc, srcc
 
     runs = {"sharp": synthetic_a3_samples(0.5, 1), "noisy": synthetic_a3_samples(2.5, 2),
             "noisy-twin": synthetic_a3_samples(2.5, 3)}
@@ -151,11 +151,11 @@ def test_paired_comparison_resolves_a_planted_difference_and_marks_ties(tmp_path
 
 
 def test_the_packaged_published_rows_are_the_papers(official_a3_labels):
-    """qbench_tasks.published_a3 against the transcription kept beside the official labels."""
+    """qbench_tasks.a3.published against the transcription kept beside the official labels."""
     import csv
 
-    from qbench_tasks.databases import A3_DATABASES
-    from qbench_tasks.published_a3 import PUBLISHED_A3
+    from qbench_tasks.a3.databases import A3_DATABASES
+    from qbench_tasks.a3.published import PUBLISHED_A3
 
     path = official_a3_labels.parent / "published_a3_srcc_plcc.csv"
     rows = list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))

@@ -1,8 +1,8 @@
 """--use_cache with image requests: a run that dies halfway resumes without redoing what was done."""
 
 import pytest
-
 from conftest import run_lm_eval, sample_scores
+
 from model_wrappers import hf_multimodal_loglik
 
 

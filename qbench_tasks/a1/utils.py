@@ -1,15 +1,15 @@
-"""Task glue the A1 YAMLs reference with ``!function utils.<name>``."""
+"""Task glue the A1 YAMLs reference as ``!function qbench_tasks.a1.utils.<name>`` (one module instance)."""
 
 import datasets
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
 from model_wrappers import install_lm_eval_hooks
-from qbench_tasks.a1_judge import A1_JUDGE_FIELD, a1_judge_spec
-from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, converted_dataset_path
-from qbench_tasks.demo_data import ensure_demo_a1_dataset
-from qbench_tasks.hf_dataset import with_constant_columns
-from qbench_tasks.lazy_images import detach_images, load_detached
-from qbench_tasks.llvisionqa import HUB_DATASET_ID, IDENTITY, question_of
+from qbench_tasks.a1.judge import A1_JUDGE_FIELD, a1_judge_spec
+from qbench_tasks.a1.llvisionqa import HUB_DATASET_ID, IDENTITY, question_of
+from qbench_tasks.data.lazy_images import detach_images, load_detached
+from qbench_tasks.data.location import MissingDatasetError, configured_data_dir, converted_dataset_path
+from qbench_tasks.data.parquet import with_constant_columns
+from qbench_tasks.demo.data import ensure_demo_a1_dataset
 from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
 from qbench_tasks.settings import check_metadata
 

@@ -1,14 +1,14 @@
-"""Task glue the A2 YAMLs reference with ``!function utils.<name>``."""
+"""Task glue the A2 YAMLs reference as ``!function qbench_tasks.a2.utils.<name>`` (one module instance)."""
 
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
 from model_wrappers import install_lm_eval_hooks
-
-from qbench_tasks.a2_judge import JUDGE_FIELD, JudgeSpec
-from qbench_tasks.convert import LLDESCRIBE_IDENTITY
-from qbench_tasks.data_location import converted_dataset_path
-from qbench_tasks.demo_data import ensure_demo_a2_dataset
-from qbench_tasks.lazy_images import load_detached
+from qbench_tasks.a2.convert import LLDESCRIBE_IDENTITY
+from qbench_tasks.a2.judge import JUDGE_FIELD
+from qbench_tasks.data.lazy_images import load_detached
+from qbench_tasks.data.location import converted_dataset_path
+from qbench_tasks.demo.data import ensure_demo_a2_dataset
+from qbench_tasks.judging.spec import JudgeSpec
 from qbench_tasks.prompts import A2_PROMPT
 from qbench_tasks.settings import check_metadata
 

@@ -1,10 +1,10 @@
-"""Task glue the A3 YAMLs reference with ``!function utils.<name>``."""
+"""Task glue the A3 YAMLs reference as ``!function qbench_tasks.a3.utils.<name>`` (one module instance)."""
 
 from model_wrappers import install_lm_eval_hooks
-from qbench_tasks.data_location import converted_dataset_path
-from qbench_tasks.databases import get_database
-from qbench_tasks.demo_data import DEMO_DATABASE, ensure_demo_a3_dataset
-from qbench_tasks.lazy_images import JPEG_DRAFT_KEY, load_detached
+from qbench_tasks.a3.databases import get_database
+from qbench_tasks.data.lazy_images import JPEG_DRAFT_KEY, load_detached
+from qbench_tasks.data.location import converted_dataset_path
+from qbench_tasks.demo.data import DEMO_DATABASE, ensure_demo_a3_dataset
 from qbench_tasks.prompts import a3_prompt_fields
 from qbench_tasks.settings import check_metadata
 
@@ -15,7 +15,7 @@ install_lm_eval_hooks()
 
 def load_a3(database: str, **metadata):
     """``custom_dataset``: the converted database, with the run's A3 prompt in every document
-    and the images left on disk until their batch (``qbench_tasks.lazy_images``).
+    and the images left on disk until their batch (``qbench_tasks.data.lazy_images``).
 
     lm-eval passes ``--metadata`` (and the model args) as keyword arguments.
     """

@@ -1,4 +1,5 @@
-"""Task glue the Q-Bench+ (image pair) YAMLs reference with ``!function utils.<name>``."""
+"""Task glue the Q-Bench+ (image pair) YAMLs reference as ``!function qbench_tasks.qbench2.utils.<name>``
+(one module instance)."""
 
 from functools import partial
 
@@ -6,14 +7,14 @@ import datasets
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
 from model_wrappers import install_lm_eval_hooks
-from qbench_tasks.a1_scoring import process_generation, process_multiple_choice
-from qbench_tasks.data_location import MissingDatasetError, configured_data_dir, converted_dataset_path
-from qbench_tasks.demo_data import ensure_demo_pair_dataset
-from qbench_tasks.hf_dataset import with_constant_columns
-from qbench_tasks.lazy_images import detach_images, load_detached
-from qbench_tasks.llvisionqa import question_of
-from qbench_tasks.llvisionqa_pairs import CONCERN_CATEGORIES, HUB_DATASET_ID, IDENTITY, IMAGE_COLUMNS, check_columns
+from qbench_tasks.a1.llvisionqa import question_of
+from qbench_tasks.a1.scoring import process_generation, process_multiple_choice
+from qbench_tasks.data.lazy_images import detach_images, load_detached
+from qbench_tasks.data.location import MissingDatasetError, configured_data_dir, converted_dataset_path
+from qbench_tasks.data.parquet import with_constant_columns
+from qbench_tasks.demo.data import ensure_demo_pair_dataset
 from qbench_tasks.prompts import a1_pair_images, a1_prompt, a1_prompt_fields
+from qbench_tasks.qbench2.pairs import CONCERN_CATEGORIES, HUB_DATASET_ID, IDENTITY, IMAGE_COLUMNS, check_columns
 from qbench_tasks.settings import check_metadata
 
 # Loading a Q-Bench task is the moment to let plain --model hf-multimodal score images and
@@ -58,7 +59,8 @@ def load_pairs(demo: bool = False, **metadata):
 
 def doc_to_text(doc: dict) -> str:
     question = question_of(doc)
-    return a1_pair_images(DEFAULT_IMAGE_PLACEHOLDER) + a1_prompt(question.question, question.options, doc["prompt_style"])
+    prompt = a1_prompt(question.question, question.options, doc["prompt_style"])
+    return a1_pair_images(DEFAULT_IMAGE_PLACEHOLDER) + prompt
 
 
 def doc_to_question(doc: dict) -> str:

@@ -15,9 +15,10 @@ import re
 
 from lm_eval.api.filter import Filter
 
-from qbench_tasks.a1_answers import extract_choice
-from qbench_tasks.a2_judge import Ask, JudgeSpec, ask_until_readable
-from qbench_tasks.llvisionqa import OPTION_LETTERS, question_of
+from qbench_tasks.a1.answers import extract_choice
+from qbench_tasks.a1.llvisionqa import OPTION_LETTERS, question_of
+from qbench_tasks.judging.asking import Ask, ask_until_readable
+from qbench_tasks.judging.spec import JudgeSpec
 from qbench_tasks.prompts import A1_JUDGE_KEY, A1_JUDGE_NONE, A1_JUDGE_SYSTEM, a1_judge_question
 
 # The document column that carries the run's A1 judge (JSON; "" when matching is by rules only).

@@ -12,9 +12,11 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from qbench_tasks.a2_judge import JudgeSpec, judged_records
-from qbench_tasks.a2_scoring import aggregate, item_metrics
-from qbench_tasks.export import description_of, read_samples
+from qbench_tasks.a2.export import A2_DESCRIPTIONS, description_of
+from qbench_tasks.a2.judge import judged_records
+from qbench_tasks.a2.scoring import aggregate, item_metrics
+from qbench_tasks.judging.spec import JudgeSpec
+from qbench_tasks.samples import read_samples
 
 METRICS_FILE = "metrics.json"
 ITEMS_FILE = "judgements.jsonl"
@@ -22,10 +24,7 @@ ITEMS_FILE = "judgements.jsonl"
 
 def judge_samples(samples_file: str | os.PathLike, spec: JudgeSpec, out_dir: str | os.PathLike) -> dict:
     """Judge the samples; write ``out_dir/metrics.json`` and ``out_dir/judgements.jsonl``."""
-    samples = read_samples(Path(samples_file), "a2")
-    for number, sample in enumerate(samples, start=1):
-        if "img_path" not in sample["doc"] or "golden_description" not in sample["doc"]:
-            raise ValueError(f"{samples_file}: record {number} is not an A2 sample (no img_path / golden_description)")
+    samples = read_samples(Path(samples_file), A2_DESCRIPTIONS)
     descriptions = [description_of(sample) for sample in samples]
     golden = [sample["doc"]["golden_description"] for sample in samples]
     judged = judged_records(spec, descriptions, golden)

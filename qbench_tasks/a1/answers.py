@@ -7,7 +7,8 @@ delimiter ("B. Motion blur"), the letter after "answer"/"option"/"choice"/"choos
 punctuation picks it, as in "No, it is not blurry"; a match inside a longer
 matching option does not count, so "motion blur" is "Motion Blur", not "Blur"). Letters are
 upper-case only ("a" is an article) and must exist for the question. Anything else, including
-letters offered as alternatives ("B or C") or two different named letters, is unparsed: it counts as wrong and is reported, never replaced
+letters offered as alternatives ("B or C") or two different named letters, is unparsed: it counts
+as wrong and is reported, never replaced
 by a guess.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qbench_tasks.llvisionqa import OPTION_LETTERS
+from qbench_tasks.a1.llvisionqa import OPTION_LETTERS
 
 _LETTER = f"[{OPTION_LETTERS}]"
 # The whole answer is a letter, or opens with one followed by a delimiter.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qbench_tasks.data_location import dataset_identity
+from qbench_tasks.data.location import dataset_identity
 
 HUB_DATASET_ID = "q-future/Q-Bench-HF"
 DATASET_NAME = "llvisionqa"  # folder under the data directory

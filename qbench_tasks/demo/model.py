@@ -1,16 +1,14 @@
-"""Tiny LLaVA-architecture models built locally from configs, for tests and the demo.
+"""The demo's model: a tiny LLaVA-architecture model built locally from configs.
 
 Nothing here downloads anything: the tokenizer is trained on a small built-in corpus and the
-weights are seeded. Two fixtures, saved with ``save_pretrained`` so that they load through the
-same ``AutoModelForImageTextToText`` / ``AutoProcessor`` path as any hub model:
-
-* ``build_tiny_llava(dir)`` – random weights; exercises every code path.
-* ``build_signal_llava(dir)`` – the same architecture with a known signal: its " good" minus
-  " poor" next-token logit is an increasing function of one image statistic, the mean over image
-  patches of a small per-patch network (see ``build_signal_llava``). That network is fitted for
-  a few seconds to the demo set's MOS, so on the demo set the model's scores follow MOS: a test
-  can then tell whether each image reached the model paired with its own document. (It is fitted
-  to the demo images themselves: it proves plumbing, not quality-assessment skill.)
+weights are seeded; the model is saved with ``save_pretrained`` so that it loads through the same
+``AutoModelForImageTextToText`` / ``AutoProcessor`` path as any hub model. Its " good" minus
+" poor" next-token logit is an increasing function of one image statistic, the mean over image
+patches of a small per-patch network (see ``build_signal_llava``). That network is fitted for a
+few seconds to the demo set's MOS, so on the demo set the model's scores follow MOS: a test can
+then tell whether each image reached the model paired with its own document. (It is fitted to the
+demo images themselves: it proves plumbing, not quality-assessment skill.) The tests' other
+models (random weights, CLIP, the rule judge) build on this one in ``tests/fixture_models.py``.
 """
 
 from __future__ import annotations
@@ -25,10 +23,9 @@ import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from qbench_tasks import prompts
-from qbench_tasks.data_location import cache_dir
-from qbench_tasks.hf_dataset import replace_dir
-from qbench_tasks.demo_data import demo_items
-
+from qbench_tasks.data.location import cache_dir
+from qbench_tasks.data.parquet import replace_dir
+from qbench_tasks.demo.data import demo_items
 
 # Bump when the architecture, corpus or training recipe changes: cached builds are keyed by it.
 FIXTURE_VERSION = "1"
@@ -175,12 +172,6 @@ def save_atomically(out_dir: Path, *parts) -> Path:
     return out_dir
 
 
-def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """Random-weight tiny LLaVA saved at ``out_dir``."""
-    model, processor = _new_model_and_processor(seed)
-    return save_atomically(Path(out_dir), model, processor)
-
-
 def _dct_basis(n: int) -> torch.Tensor:
     """Orthonormal 2-D DCT-II basis, shape (n*n, n, n)."""
     k = torch.arange(n, dtype=torch.float64)
@@ -289,31 +280,9 @@ def build_signal_llava(out_dir: str | os.PathLike, seed: int = 0, steps: int = 6
     return save_atomically(Path(out_dir), model.eval(), processor)
 
 
-def build_tiny_clip(out_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """Random-weight tiny CLIP (32-pixel images) with the local tokenizer, for ``clip-iqa``."""
-    torch.manual_seed(seed)
-    tokenizer = train_tokenizer()
-    config = transformers.CLIPConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8),
-        projection_dim=16,
-    )
-    processor = transformers.CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    return save_atomically(Path(out_dir), transformers.CLIPModel(config).eval(), tokenizer, processor)
-
-
-def cached_fixture(name: str) -> Path:
-    """Path of fixture ``name`` ("tiny", "signal", "judge" or "clip"), building it on first use."""
-    from model_wrappers.fixture_judge import build_keyword_judge  # it builds on this module
-
-    builders = {"tiny": build_tiny_llava, "signal": build_signal_llava, "judge": build_keyword_judge,
-                "clip": build_tiny_clip}
-    if name not in builders:
-        raise ValueError(f"unknown fixture {name!r}; choose from {sorted(builders)}")
-    path = cache_dir() / f"fixtures-v{FIXTURE_VERSION}" / (f"llava-{name}" if name in ("tiny", "signal") else name)
+def demo_model() -> Path:
+    """Path of the demo's fitted model, building it on first use (a few seconds)."""
+    path = cache_dir() / f"fixtures-v{FIXTURE_VERSION}" / "llava-signal"
     if not (path / "config.json").exists():
-        builders[name](path)
+        build_signal_llava(path)
     return path

@@ -86,7 +86,8 @@ def _write_locked(out_dir: Path, split: str, rows: Iterable[dict], features: dat
 
         for row in rows:
             batch.append(row)
-            batch_bytes += sum(len(cell["bytes"]) for cell in row.values() if isinstance(cell, dict) and "bytes" in cell)
+            batch_bytes += sum(len(cell["bytes"]) for cell in row.values()
+                               if isinstance(cell, dict) and "bytes" in cell)
             total += 1
             if batch_bytes >= SHARD_MAX_BYTES or len(batch) >= SHARD_MAX_ROWS:
                 flush()

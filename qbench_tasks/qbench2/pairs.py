@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from qbench_tasks.data_location import dataset_identity
-from qbench_tasks.llvisionqa import HUB_PADDING, MAX_OPTIONS, OPTION_LETTERS, label_row_problem
+from qbench_tasks.a1.llvisionqa import HUB_PADDING, MAX_OPTIONS, OPTION_LETTERS, label_row_problem
+from qbench_tasks.data.location import dataset_identity
 
 HUB_DATASET_ID = "q-future/Q-Bench2-HF"
 DATASET_NAME = "llvisionqa_pairs"  # folder under the data directory

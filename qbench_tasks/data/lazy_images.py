@@ -1,7 +1,7 @@
 """Images that stay in the dataset's files until a batch needs them.
 
 Every Q-Bench task reads its images through here, so each is decoded under
-``qbench_tasks.image_policy`` and a bad one is named in the error; logged documents carry a
+``qbench_tasks.data.image_policy`` and a bad one is named in the error; logged documents carry a
 row reference instead of the image.
 
 lm-eval builds every request before it runs any, and each request keeps its document and its
@@ -23,8 +23,8 @@ import datasets
 import pyarrow.parquet as pq
 from PIL import Image
 
-from qbench_tasks.hf_dataset import load_parquet_dataset, split_shards, with_constant_columns
-from qbench_tasks.image_policy import open_rgb, read_rgb
+from qbench_tasks.data.image_policy import open_rgb, read_rgb
+from qbench_tasks.data.parquet import load_parquet_dataset, split_shards, with_constant_columns
 
 # --metadata key (and document column) that lets the model wrapper decode JPEGs at a reduced
 # scale no smaller than its processor's input: faster on large photos, but the model's input
@@ -99,7 +99,7 @@ _SOURCES: dict[str, _ParquetImages | _DatasetImages] = {}
 
 
 class LazyImage:
-    """One image of a loaded dataset, decoded on demand under ``qbench_tasks.image_policy``."""
+    """One image of a loaded dataset, decoded on demand under ``qbench_tasks.data.image_policy``."""
 
     __slots__ = ("_images", "_row", "name", "draft")
 
@@ -151,7 +151,9 @@ def install_cache_key_hook() -> bool:
 _LM_EVAL_CACHE_KEY_PART = None
 
 
-def load_detached(path: Path, fields: dict | None = None, columns: tuple[str, ...] = ("image",)) -> datasets.DatasetDict:
+def load_detached(
+    path: Path, fields: dict | None = None, columns: tuple[str, ...] = ("image",)
+) -> datasets.DatasetDict:
     """Every split of the converted dataset at ``path``, each row pointing at its image(s), which
     stay in the parquet shards until a batch reads them; ``fields`` are added to every row.
 
@@ -174,7 +176,6 @@ def detach_images(data: datasets.DatasetDict, columns: tuple[str, ...] = ("image
 def _point_at_images(
     data: datasets.DatasetDict, sources: dict[str, list[_ParquetImages | _DatasetImages]]
 ) -> datasets.DatasetDict:
-    install_cache_key_hook()
     out = {}
     for split, docs in data.items():
         keys = []

@@ -1,4 +1,4 @@
-"""A tiny causal LM, wired by hand, that judges by rule: the A2 judge for tests and the demo.
+"""A tiny causal LM, wired by hand, that judges by rule: the A2 judge for tests.
 
 It is a real ``LlamaForCausalLM`` with a saved tokenizer, so it loads through lm-eval's ``hf``
 model like any local judge, but its reply is known in advance: the marker token that occurs most
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from model_wrappers.fixture_models import save_atomically, train_tokenizer
+from qbench_tasks.demo.model import save_atomically, train_tokenizer
 
 # Marker token -> the judge's whole reply.
 JUDGE_MARKERS = {"<score-0>": "0", "<score-1>": "1", "<score-2>": "2", "<score-none>": "?"}

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qbench_tasks.a1_answers import extract_choice
-from qbench_tasks.a1_judge import NO_OPTION
-from qbench_tasks.llvisionqa import CONCERNS, QUESTION_TYPES, A1Question, question_of
-
+from qbench_tasks.a1.answers import extract_choice
+from qbench_tasks.a1.judge import NO_OPTION
+from qbench_tasks.a1.llvisionqa import CONCERNS, QUESTION_TYPES, A1Question, question_of
 
 # Concern code -> the concern categories an item counts in: one each in Q-Bench's A1; in Q-Bench+,
 # one per axis (llvisionqa_pairs.CONCERN_CATEGORIES).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qbench_tasks.data_location import dataset_identity
+from qbench_tasks.data.location import dataset_identity
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from qbench_tasks.a2_judge import DIMENSIONS, SCORES
+from qbench_tasks.a2.judge import DIMENSIONS, SCORES
 from qbench_tasks.aggregations import mean_of_present
 from qbench_tasks.bootstrap import mean_replicates, replicate_stderr, with_stderr
 

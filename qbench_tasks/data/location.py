@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from qbench_tasks.hf_dataset import recover_interrupted
+from qbench_tasks.data.parquet import recover_interrupted
 
 logger = logging.getLogger(__name__)
 

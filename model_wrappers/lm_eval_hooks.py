@@ -1,0 +1,53 @@
+"""Everything Q-Bench changes in lm-eval, behind one version gate and one install call.
+
+lm-eval 0.4.13 lacks what Q-Bench needs in five places; each patch lives beside the code it
+patches in, and is installed from here by ``install_lm_eval_hooks``, which the Q-Bench task code
+calls when it loads (lm-eval builds the model before it loads tasks, but asks the model after):
+
+* ``hf-multimodal`` log-likelihoods over images (``hf_multimodal_loglik``);
+* generation that ``--use_cache`` resumes mid-way and that decodes images left on disk per
+  chunk (``resumable_generation``);
+* ``--use_cache`` keys for images left on disk, hashed by content (``qbench_tasks.data.lazy_images``);
+* standard errors of Q-Bench's aggregations (``aggregation_stderr``);
+* no credentials in results and samples files (``redaction``).
+
+Each patch steps aside (and says so in the log) on an lm-eval outside the releases it was written
+for, or where lm-eval does the job itself.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+
+from packaging.version import Version
+
+log = logging.getLogger(__name__)
+
+# lm-eval releases the patches were written for.
+HOOKED_LM_EVAL_VERSIONS = (Version("0.4.13"), Version("0.5"))
+
+
+def hooks_apply(hook: str) -> bool:
+    """Whether the installed lm-eval is one the Q-Bench hooks were written for (the one version
+    gate of every hook); ``hook`` names what is left out otherwise, for the log."""
+    low, high = HOOKED_LM_EVAL_VERSIONS
+    if low <= Version(importlib.metadata.version("lm_eval")) < high:
+        return True
+    log.info("lm-eval outside %s..%s: no Q-Bench hook for %s", low, high, hook)
+    return False
+
+
+def install_lm_eval_hooks() -> None:
+    """Install every Q-Bench patch on lm-eval (each once; idempotent)."""
+    from model_wrappers.aggregation_stderr import install_aggregation_stderr_hook
+    from model_wrappers.hf_multimodal_loglik import install_hf_multimodal_loglikelihood_hook
+    from model_wrappers.redaction import install_redaction_hook
+    from model_wrappers.resumable_generation import install_resumable_generation_hook
+    from qbench_tasks.data.lazy_images import install_cache_key_hook
+
+    install_hf_multimodal_loglikelihood_hook()
+    install_resumable_generation_hook()
+    install_cache_key_hook()
+    install_aggregation_stderr_hook()
+    install_redaction_hook()

@@ -1,0 +1,1 @@
+"""A2 (description): LLDescribe tasks, judging, scoring, conversion, export and `qbench judge`."""

@@ -1,0 +1,130 @@
+"""The conversion framework ``qbench convert`` builds on: label files read and checked row by row,
+images checked under the image policy, rows that fail named (file, row, reason) or skipped and
+listed with ``--skip-bad``, and the card facts every dataset card states. Each benchmark's
+converter lives in its own package (``qbench_tasks.a1.convert``, ...)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qbench_tasks.data.image_policy import read_rgb
+from qbench_tasks.data_cards import render_card
+
+
+class ConversionError(ValueError):
+    """A label row or image that cannot be converted; the message names the file and row."""
+
+
+@dataclass
+class ConversionReport:
+    out_dir: Path
+    written: int
+    skipped: list[str] = field(default_factory=list)  # one message per skipped row
+
+
+def read_json_rows(labels: Path) -> list:
+    """The top-level JSON list of an official label file."""
+    if not labels.is_file():
+        raise ConversionError(f"{labels}: label file not found" if not labels.exists() else f"{labels}: not a file")
+    try:
+        rows = json.loads(labels.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConversionError(f"{labels}: cannot be read ({err.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConversionError(f"{labels}: not a JSON file ({err})") from None
+    except RecursionError:
+        raise ConversionError(f"{labels}: nested too deeply to be a label file") from None
+    if not isinstance(rows, list) or not rows:
+        raise ConversionError(f"{labels}: expected a non-empty JSON list of label objects")
+    return rows
+
+
+def check_unique(labels: Path, i: int, img_path: str | list[str], seen: dict, question: str | None = None) -> None:
+    """Refuse an image (a pair: the same question on a pair) given twice, also as another
+    spelling of the same path (``./a.jpg``)."""
+    paths = img_path if isinstance(img_path, list) else [img_path]
+    key = (*map(os.path.normpath, paths), question)
+    if key in seen:
+        what = "img_path" if question is None else "question on this img_path pair"
+        raise ConversionError(f"{labels}: row {i} ({img_path}): {what} already given in row {seen[key]}")
+    seen[key] = i
+
+
+def read_checked_image(path: Path) -> bytes:
+    """The file's bytes, after checking that the image policy accepts it (raises
+    ``ImageRefused``, a ValueError, saying why not). See ``qbench_tasks.data.image_policy``."""
+    # A reduced-scale JPEG decode still reads the whole entropy-coded stream, so truncation is
+    # caught at a fraction of the cost of a full decode.
+    data, _ = read_rgb(path, draft=(64, 64))
+    return data
+
+
+def image_file(images: Path, img_path: str, allow_outside: bool = False) -> Path:
+    """``images / img_path``, refused (ValueError) where it leaves ``images``: an absolute path,
+    ``..``, or a symbolic link pointing out (unless ``allow_outside``)."""
+    path = images / img_path
+    if not allow_outside and (Path(img_path).is_absolute() or not path.resolve().is_relative_to(images.resolve())):
+        raise ValueError(f"img_path leads outside the images folder {images} (to {path.resolve()}); "
+                         "pass --allow-outside-images if that is meant")
+    return path
+
+
+def image_rows(
+    labels: Path, rows: list[dict], images: Path, skip_bad: bool, report: ConversionReport,
+    allow_outside: bool = False, image_columns: tuple[str, ...] = ("image",),
+) -> Iterator[dict]:
+    """Each label row with its image files' bytes added (checked to decode), one per column of
+    ``image_columns``, from its ``img_path`` (a list where there are several)."""
+    for i, row in enumerate(rows):
+        paths = row["img_path"] if isinstance(row["img_path"], list) else [row["img_path"]]
+        cells = {}
+        for column, img_path in zip(image_columns, paths, strict=True):
+            try:
+                cells[column] = {"bytes": read_checked_image(image_file(images, img_path, allow_outside)),
+                                 "path": img_path}
+            except ValueError as err:
+                message = f"{labels}: row {i} ({img_path}): {err}"
+                if not skip_bad:
+                    raise ConversionError(message + " (pass --skip-bad to skip such rows)") from None
+                report.skipped.append(message)
+                break
+        else:
+            yield {**cells, **row}
+
+
+def existing_inputs(labels, images) -> tuple[Path, Path]:
+    labels, images = Path(labels), Path(images)
+    if not images.is_dir():
+        raise ConversionError(f"{images}: image folder not found")
+    return labels, images
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What a dataset card says about where the data came from."""
+
+    title: str
+    license: str  # Hugging Face licence id
+    source: str
+    licensing: str
+
+
+def split_card(template: str, identity: str, facts: CardFacts, counts: dict[str, int]) -> str:
+    """A card listing the dataset's splits (A1, Q-Bench+ pairs)."""
+    return render_card(
+        template,
+        identity=identity,
+        title=facts.title,
+        license=facts.license,
+        source=facts.source,
+        licensing=facts.licensing,
+        num_examples=sum(counts.values()),
+        data_files="\n".join(
+            f"  - split: {split}\n    path: data/{split}-*" for split in counts
+        ),
+        split_rows="\n".join(f"| `{split}` | {n} |" for split, n in counts.items()),
+    )

@@ -1,0 +1,1 @@
+"""The offline demo: its tasks, generated data and fitted model (what `qbench demo` needs)."""

@@ -1,0 +1,92 @@
+"""Release-style Q-Bench+ pair files -> the pair dataset on disk, in Q-Bench2-HF's layout
+(``qbench convert a1pair``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import datasets
+
+from qbench_tasks.a1 import llvisionqa
+from qbench_tasks.data.conversion import (
+    CardFacts,
+    ConversionError,
+    ConversionReport,
+    check_unique,
+    existing_inputs,
+    image_rows,
+    read_json_rows,
+    split_card,
+)
+from qbench_tasks.data.parquet import write_parquet_dataset
+from qbench_tasks.qbench2 import pairs as llvisionqa_pairs
+
+PAIR_FEATURES = datasets.Features(
+    {
+        "image1": datasets.Image(),
+        "image2": datasets.Image(),
+        "img_path": datasets.List(datasets.Value("string")),
+        "id": datasets.Value("string"),
+        "question": datasets.Value("string"),
+        **{f"option{i}": datasets.Value("string") for i in range(llvisionqa.MAX_OPTIONS)},
+        "question_type": datasets.Value("int64"),
+        "question_concern": datasets.Value("int64"),
+        "correct_choice": datasets.Value("string"),  # a letter; null in the test split
+    }
+)
+
+def read_a1pair_labels(labels: Path, split: str) -> list[dict]:
+    """The rows of a release-style Q-Bench+ pair label file, checked, in Q-Bench2-HF's layout."""
+    parsed: list[dict] = []
+    seen: dict[str, int] = {}
+    for i, row in enumerate(read_json_rows(labels)):
+        problem = llvisionqa_pairs.pair_row_problem(row, needs_answer=split == "dev")
+        if problem:
+            name = f" ({row['img_path']})" if isinstance(row, dict) and isinstance(row.get("img_path"), list) else ""
+            raise ConversionError(f"{labels}: row {i}{name}: {problem}")
+        check_unique(labels, i, row["img_path"], seen, row["question"])
+        parsed.append(llvisionqa_pairs.hub_layout(i, row))
+    return parsed
+
+
+
+LLVISIONQA_PAIRS_FACTS = CardFacts(
+    title="Q-Bench+ image pairs",
+    license="other",
+    source=(
+        "A release-style label file of Q-Bench+ (Q-Bench2) pair questions and its images; the "
+        "same questions are on the Hugging Face hub as `q-future/Q-Bench2-HF`."
+    ),
+    licensing=(
+        "The images come from public IQA databases and AI-generated sets under their own terms; "
+        "check the Q-Bench+ release's terms before redistributing this dataset."
+    ),
+)
+
+
+
+def convert_a1pair(
+    labels: str | os.PathLike,
+    images: str | os.PathLike,
+    split: str,
+    out: str | os.PathLike,
+    skip_bad: bool = False,
+    facts: CardFacts = LLVISIONQA_PAIRS_FACTS,
+    allow_outside_images: bool = False,
+) -> ConversionReport:
+    """Release-style Q-Bench+ pair label file + image folder -> split ``split`` of
+    ``out/llvisionqa_pairs``, in Q-Bench2-HF's layout."""
+    if split not in llvisionqa_pairs.SPLITS:
+        raise ConversionError(f"unknown split {split!r}; choose from {llvisionqa_pairs.SPLITS}")
+    labels, images = existing_inputs(labels, images)
+    rows = read_a1pair_labels(labels, split)
+    report = ConversionReport(out_dir=Path(out) / llvisionqa_pairs.DATASET_NAME, written=0)
+    report.written = write_parquet_dataset(
+        report.out_dir,
+        split,
+        image_rows(labels, rows, images, skip_bad, report, allow_outside_images, llvisionqa_pairs.IMAGE_COLUMNS),
+        PAIR_FEATURES,
+        lambda counts: split_card("llvisionqa_pairs.md", llvisionqa_pairs.IDENTITY, facts, counts),
+    )
+    return report
