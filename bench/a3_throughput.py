@@ -13,12 +13,13 @@ Fixed overheads — loading the model (each way) and loading the task (reading t
 rounds (``timing.interleaved``) and reported as the median (and range) of the rounds, and of the
 time ratios within each round. A last, instrumented pass of each shows where the time goes.
 
-    python bench/a3_throughput.py --images 300 --repeats 3
+    python bench/a3_throughput.py --images 300 --repeats 3 [--image-tokens 576]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import threading
 import time
@@ -42,6 +43,9 @@ import qbench_tasks.data.lazy_images as lazy_images
 from qbench_tasks import TASKS_DIR
 from qbench_tasks.demo.model import demo_model
 from qbench_tasks.prompts import A3_ANSWER_PREFIX, A3_CHOICE_WORDS, A3_PROMPT
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' model builders
+from fixture_models import build_tiny_llava  # noqa: E402
 
 TASK = "qbench_a3_koniq"
 
@@ -133,10 +137,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--image-tokens", type=int, choices=(64, 576), default=64,
+                        help="64: the demo's signal model (128 px, patch 16); 576: a random-weight model of the "
+                             "same architecture with LLaVA-1.5's vision geometry (336 px, patch 14)")
     args = parser.parse_args()
     model_wrappers.install_lm_eval_hooks()
-    model_dir = demo_model()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.image_tokens == 64:
+            model_dir, label = demo_model(), "signal fixture (64 image tokens)"
+        else:
+            model_dir = build_tiny_llava(Path(tmp) / "llava-336", image_size=336, patch_size=14)
+            label = "random fixture, 336 px / patch 14 (576 image tokens)"
         data_dir = make_database(Path(tmp), args.images)
         images = sorted((Path(tmp) / "images").glob("*.jpg"))
         fixed = {}
@@ -173,7 +184,7 @@ def main() -> None:
     baseline = "official loop (batch 1)"
     official_scores = timed[baseline].result
     within = ratios(timed, baseline)
-    print(f"{args.images} images of 1024x768, signal fixture, {torch.get_num_threads()} CPU threads, "
+    print(f"{args.images} images of 1024x768, {label}, {torch.get_num_threads()} CPU threads, "
           f"{args.repeats} interleaved rounds (median, range)")
     print(f"{'method':<32} | {'seconds':>17} | {'ms/image':>8} | {'time vs official':>17} | {'max |score diff|':>16}")
     print("-" * 103)

@@ -3,9 +3,9 @@
 Runs ``qbench_a1_demo`` (answers, up to 32 tokens) and ``qbench_a2_demo`` (descriptions, up to 512
 tokens; ``--limit`` documents) with the demo's model through lm_eval's ``evaluate``, at batch 8
 and at batch 1, in interleaved rounds (``timing.interleaved``; task loading not timed), and
-checks that both give the same text for every document (greedy decoding). The fixture never
-emits end-of-text, so every description runs to the token limit: the figures are per generated
-token, the worst case for batching (no early stops to pad).
+checks that both give the same text for every document (greedy decoding). Tokens/s counts the
+generated text's tokens (a batch runs until its longest answer ends, so the shorter ones are
+padding work that this count leaves out).
 
     python bench/generation.py --limit 24 --repeats 3
 """

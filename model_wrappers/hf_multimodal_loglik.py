@@ -23,9 +23,11 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import os
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -342,11 +344,32 @@ def _refuse_encoder_decoder(lm: HFMultimodalLM) -> None:
             "hf-multimodal scores decoder-only language models (e.g. InstructBLIP-Vicuna, not -Flan-T5)")
 
 
+@contextmanager
+def _cores_left_for_prefetch(lm: HFMultimodalLM):
+    """On a CPU model, torch's intra-op threads leave the prefetch threads their cores while
+    scoring runs: on 2 cores, a 2-thread forward beside 2 threads decoding and resizing images
+    doubled the forward's time (``bench/a3_throughput.py`` prints where the time goes)."""
+    threads = torch.get_num_threads()
+    if lm.device.type == "cpu":
+        torch.set_num_threads(max(1, min(threads, len(os.sched_getaffinity(0)) - PREFETCH_BATCHES)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def multimodal_loglikelihood(
     lm: HFMultimodalLM, requests: list[Instance], disable_tqdm: bool = False
 ) -> list[tuple[float, bool]]:
     """(log-likelihood, is-greedy) for each image+text request, in request order."""
     _refuse_encoder_decoder(lm)
+    with _cores_left_for_prefetch(lm):
+        return _multimodal_loglikelihood(lm, requests, disable_tqdm)
+
+
+def _multimodal_loglikelihood(
+    lm: HFMultimodalLM, requests: list[Instance], disable_tqdm: bool
+) -> list[tuple[float, bool]]:
     units = _work_units(lm, _rows(lm, requests))
     results: list[tuple[float, bool] | None] = [None] * len(requests)
     pbar = tqdm(

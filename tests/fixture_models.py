@@ -20,9 +20,10 @@ from qbench_tasks.demo.model import (
 )
 
 
-def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """Random-weight tiny LLaVA saved at ``out_dir``: exercises every code path."""
-    model, processor = _new_model_and_processor(seed)
+def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0, **geometry) -> Path:
+    """Random-weight tiny LLaVA saved at ``out_dir``: exercises every code path. ``geometry``:
+    ``image_size`` / ``patch_size`` other than the fixture's (the benchmarks' 576-token variant)."""
+    model, processor = _new_model_and_processor(seed, **geometry)
     return save_atomically(Path(out_dir), model, processor)
 
 

@@ -177,3 +177,30 @@ def test_shared_prefix_cache_equals_a_full_forward_per_option(fixture, request, 
     scale = max(1.0, max(abs(x) for x in plain))
     assert max(abs(a - b) for a, b in zip(shared, plain)) / scale < 1e-5
     assert shared_metrics == plain_metrics
+
+
+def test_scoring_on_cpu_leaves_the_prefetch_threads_their_cores(lm, monkeypatch):
+    """torch's threads are cut to the cores the prefetch threads leave while scoring runs, and
+    given back after; the scores do not depend on it."""
+    seen = []
+    real = hook_module._score_batch
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    requests = [image_request(A3_CONTEXT, w, [Image.new("RGB", (64, 48), (90, 20, 200))]) for w in (" good", " poor")]
+    monkeypatch.setattr(hook_module, "_score_batch", recording)
+    monkeypatch.setattr(hook_module, "SHARE_PREFIX_CACHE", False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        monkeypatch.setattr(hook_module.os, "sched_getaffinity", lambda pid: set(range(5)))
+        five_cores = lm.loglikelihood(requests)
+        monkeypatch.setattr(hook_module.os, "sched_getaffinity", lambda pid: set(range(2)))
+        two_cores = lm.loglikelihood(requests)
+        assert torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [5 - hook_module.PREFETCH_BATCHES, 1]
+    assert [ll for ll, _ in five_cores] == pytest.approx([ll for ll, _ in two_cores], abs=1e-5)

@@ -107,29 +107,29 @@ def train_tokenizer(vocab_size: int = 512) -> transformers.PreTrainedTokenizerFa
     return fast
 
 
-def _processor(tokenizer) -> transformers.LlavaProcessor:
+def _processor(tokenizer, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE) -> transformers.LlavaProcessor:
     image_processor = transformers.LlavaImageProcessorPil(
-        size={"shortest_edge": IMAGE_SIZE},
-        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
     )
     return transformers.LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
-        patch_size=PATCH_SIZE,
+        patch_size=patch_size,
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,  # CLIP's CLS token, dropped by the "default" strategy
         chat_template=CHAT_TEMPLATE,
     )
 
 
-def _config(tokenizer) -> transformers.LlavaConfig:
+def _config(tokenizer, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE) -> transformers.LlavaConfig:
     vision = transformers.CLIPVisionConfig(
         hidden_size=VISION_HIDDEN,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
-        image_size=IMAGE_SIZE,
-        patch_size=PATCH_SIZE,
+        image_size=image_size,
+        patch_size=patch_size,
     )
     text = transformers.LlamaConfig(
         vocab_size=len(tokenizer),
@@ -138,7 +138,7 @@ def _config(tokenizer) -> transformers.LlavaConfig:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=4,
-        max_position_embeddings=512,
+        max_position_embeddings=max(512, 2 * (image_size // patch_size) ** 2),  # image tokens and the text
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -153,12 +153,16 @@ def _config(tokenizer) -> transformers.LlavaConfig:
     )
 
 
-def _new_model_and_processor(seed: int):
+def _new_model_and_processor(seed: int, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE):
+    """The fixture architecture with random weights; other image geometries for the benchmarks
+    (336 pixels, patch 14: LLaVA-1.5's 576 image tokens)."""
     torch.manual_seed(seed)
     tokenizer = train_tokenizer()
-    model = transformers.LlavaForConditionalGeneration(_config(tokenizer))
+    config = _config(tokenizer, image_size, patch_size)
+    tokenizer.model_max_length = config.text_config.max_position_embeddings
+    model = transformers.LlavaForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model.eval(), _processor(tokenizer)
+    return model.eval(), _processor(tokenizer, image_size, patch_size)
 
 
 def save_atomically(out_dir: Path, *parts) -> Path:
