@@ -351,7 +351,9 @@ def _cores_left_for_prefetch(lm: HFMultimodalLM):
     doubled the forward's time (``bench/a3_throughput.py`` prints where the time goes)."""
     threads = torch.get_num_threads()
     if lm.device.type == "cpu":
-        torch.set_num_threads(max(1, min(threads, len(os.sched_getaffinity(0)) - PREFETCH_BATCHES)))
+        # The cores this process may run on (macOS has no affinity call: all of them).
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(max(1, min(threads, cores - PREFETCH_BATCHES)))
     try:
         yield
     finally:
