@@ -19,7 +19,7 @@ from qbench_tasks.data.lazy_images import doc_to_lazy_image
 from qbench_tasks.data.location import recorded_identity
 from qbench_tasks.data.parquet import load_parquet_dataset
 from qbench_tasks.demo.data import demo_items, demo_pair_questions, ensure_demo_pair_dataset
-from qbench_tasks.qbench2 import pairs as llvisionqa_pairs
+from qbench_tasks.qbench2 import pairs
 from qbench_tasks.qbench2.convert import PAIR_FEATURES, convert_a1pair
 
 NAMES = ["a.png", "b.png", "c.png"]
@@ -41,7 +41,7 @@ def test_release_style_labels_convert_to_the_hub_layout(tmp_path):
     convert_a1pair(write_labels(tmp_path / "dev.json", dev), tmp_path / "images", "dev", tmp_path / "data")
     convert_a1pair(write_labels(tmp_path / "test.json", test), tmp_path / "images", "test", tmp_path / "data")
 
-    folder = tmp_path / "data" / llvisionqa_pairs.DATASET_NAME
+    folder = tmp_path / "data" / pairs.DATASET_NAME
     loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache"))
     assert loaded["dev"].features == PAIR_FEATURES and loaded["test"].num_rows == 2
     first, second = loaded["dev"]
@@ -51,7 +51,7 @@ def test_release_style_labels_convert_to_the_hub_layout(tmp_path):
     assert loaded["test"]["correct_choice"] == [None, None]
     assert (second["question_type"], second["question_concern"], second["img_path"]) == (0, 2, ["c.png", "a.png"])
     assert second["image1"].size == (16 + 2, 12 + 2) and second["image2"].size == (16, 12)  # c.png, a.png
-    assert recorded_identity(folder) == llvisionqa_pairs.IDENTITY
+    assert recorded_identity(folder) == pairs.IDENTITY
 
 
 @pytest.mark.parametrize("row, problem", [
@@ -94,7 +94,7 @@ def test_the_hub_dataset_is_read_when_no_data_dir_and_gives_the_same_requests(de
     hub = hub_layout(load_parquet_dataset(demo_pairs))
     original = datasets.load_dataset
     monkeypatch.setattr(datasets, "load_dataset",
-                        lambda path, *a, **k: hub if path == llvisionqa_pairs.HUB_DATASET_ID
+                        lambda path, *a, **k: hub if path == pairs.HUB_DATASET_ID
                         else original(path, *a, **k))
     via_hub = evaluate_scripted(expected_letter, "qbench2_a1_dev", {}, log_samples=True)
     assert via_hub["results"]["qbench2_a1_dev"]["acc,none"] == 1.0

@@ -1,6 +1,6 @@
 """Opt-in judge-assisted A1 answer matching, as VLMEvalKit's "choice extractor" does.
 
-Answers the rules of ``a1_answers.extract_choice`` cannot read (verbose, paraphrased) go to a
+Answers the rules of ``answers.extract_choice`` cannot read (verbose, paraphrased) go to a
 judge that is any lm-eval model - the run's ``judge_model`` / ``judge_model_args``, through the
 A2 machinery (reply cache, retries, unreadable replies counted) - which names the option the
 answer chooses, or none. Asked once per answer at temperature 0, so the result is determined by

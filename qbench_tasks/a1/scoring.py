@@ -14,7 +14,7 @@ from qbench_tasks.a1.judge import NO_OPTION
 from qbench_tasks.a1.llvisionqa import CONCERNS, QUESTION_TYPES, A1Question, question_of
 
 # Concern code -> the concern categories an item counts in: one each in Q-Bench's A1; in Q-Bench+,
-# one per axis (llvisionqa_pairs.CONCERN_CATEGORIES).
+# one per axis (qbench_tasks.qbench2.pairs.CONCERN_CATEGORIES).
 A1_CONCERN_CATEGORIES = {code: (name,) for code, name in CONCERNS.items()}
 
 

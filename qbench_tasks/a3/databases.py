@@ -24,7 +24,7 @@ class IQADatabase:
 
     @property
     def identity(self) -> str:
-        """What its converted dataset records itself to be (``data_location.dataset_identity``)."""
+        """What its converted dataset records itself to be (``qbench_tasks.data.location.dataset_identity``)."""
         return dataset_identity("a3", self.name)
 
 

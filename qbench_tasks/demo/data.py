@@ -29,7 +29,7 @@ from qbench_tasks.a3.convert import convert_a3
 from qbench_tasks.a3.databases import IQADatabase
 from qbench_tasks.data.conversion import CardFacts
 from qbench_tasks.data.location import cache_dir
-from qbench_tasks.qbench2 import pairs as llvisionqa_pairs
+from qbench_tasks.qbench2 import pairs
 from qbench_tasks.qbench2.convert import convert_a1pair
 
 # Bump when sources, distortions or MOS change: the cached build is keyed by it.
@@ -256,7 +256,7 @@ def demo_pair_questions(items: list[DemoImage]) -> list[dict]:
 def ensure_demo_pair_dataset() -> Path:
     """Path of the demo Q-Bench+ pair dataset (split ``dev``), building it on first use."""
     return _built_once(
-        "a1pair", llvisionqa_pairs.DATASET_NAME, "qbench2_demo.json", demo_pair_questions,
+        "a1pair", pairs.DATASET_NAME, "qbench2_demo.json", demo_pair_questions,
         lambda labels, images, out: convert_a1pair(labels, images, "dev", out, facts=DEMO_PAIR_FACTS),
     )
 

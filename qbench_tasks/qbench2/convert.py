@@ -20,7 +20,7 @@ from qbench_tasks.data.conversion import (
     split_card,
 )
 from qbench_tasks.data.parquet import write_parquet_dataset
-from qbench_tasks.qbench2 import pairs as llvisionqa_pairs
+from qbench_tasks.qbench2 import pairs
 
 PAIR_FEATURES = datasets.Features(
     {
@@ -41,12 +41,12 @@ def read_a1pair_labels(labels: Path, split: str) -> list[dict]:
     parsed: list[dict] = []
     seen: dict[str, int] = {}
     for i, row in enumerate(read_json_rows(labels)):
-        problem = llvisionqa_pairs.pair_row_problem(row, needs_answer=split == "dev")
+        problem = pairs.pair_row_problem(row, needs_answer=split == "dev")
         if problem:
             name = f" ({row['img_path']})" if isinstance(row, dict) and isinstance(row.get("img_path"), list) else ""
             raise ConversionError(f"{labels}: row {i}{name}: {problem}")
         check_unique(labels, i, row["img_path"], seen, row["question"])
-        parsed.append(llvisionqa_pairs.hub_layout(i, row))
+        parsed.append(pairs.hub_layout(i, row))
     return parsed
 
 
@@ -77,16 +77,16 @@ def convert_a1pair(
 ) -> ConversionReport:
     """Release-style Q-Bench+ pair label file + image folder -> split ``split`` of
     ``out/llvisionqa_pairs``, in Q-Bench2-HF's layout."""
-    if split not in llvisionqa_pairs.SPLITS:
-        raise ConversionError(f"unknown split {split!r}; choose from {llvisionqa_pairs.SPLITS}")
+    if split not in pairs.SPLITS:
+        raise ConversionError(f"unknown split {split!r}; choose from {pairs.SPLITS}")
     labels, images = existing_inputs(labels, images)
     rows = read_a1pair_labels(labels, split)
-    report = ConversionReport(out_dir=Path(out) / llvisionqa_pairs.DATASET_NAME, written=0)
+    report = ConversionReport(out_dir=Path(out) / pairs.DATASET_NAME, written=0)
     report.written = write_parquet_dataset(
         report.out_dir,
         split,
-        image_rows(labels, rows, images, skip_bad, report, allow_outside_images, llvisionqa_pairs.IMAGE_COLUMNS),
+        image_rows(labels, rows, images, skip_bad, report, allow_outside_images, pairs.IMAGE_COLUMNS),
         PAIR_FEATURES,
-        lambda counts: split_card("llvisionqa_pairs.md", llvisionqa_pairs.IDENTITY, facts, counts),
+        lambda counts: split_card("llvisionqa_pairs.md", pairs.IDENTITY, facts, counts),
     )
     return report
