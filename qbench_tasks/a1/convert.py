@@ -8,17 +8,7 @@ from pathlib import Path
 import datasets
 
 from qbench_tasks.a1 import llvisionqa
-from qbench_tasks.data.conversion import (
-    CardFacts,
-    ConversionError,
-    ConversionReport,
-    check_unique,
-    existing_inputs,
-    image_rows,
-    read_json_rows,
-    split_card,
-)
-from qbench_tasks.data.parquet import write_parquet_dataset
+from qbench_tasks.data.conversion import CardFacts, ConversionReport, checked_label_rows, convert_split, split_card
 
 LLVISIONQA_FEATURES = datasets.Features(
     {
@@ -32,19 +22,11 @@ LLVISIONQA_FEATURES = datasets.Features(
     }
 )
 
+
 def read_a1_labels(labels: Path, split: str) -> list[dict]:
     """The rows of an official LLVisionQA label file, checked; the dev split needs answers."""
-    parsed: list[dict] = []
-    seen: dict[str, int] = {}
-    for i, row in enumerate(read_json_rows(labels)):
-        problem = llvisionqa.label_row_problem(row, needs_answer=split == "dev")
-        if problem:
-            name = f" ({row['img_path']})" if isinstance(row, dict) and isinstance(row.get("img_path"), str) else ""
-            raise ConversionError(f"{labels}: row {i}{name}: {problem}")
-        check_unique(labels, i, row["img_path"], seen)
-        parsed.append({key: row.get(key) for key in LLVISIONQA_FEATURES if key != "image"})
-    return parsed
-
+    return checked_label_rows(labels, split, llvisionqa.label_row_problem,
+                              lambda i, row: {key: row.get(key) for key in LLVISIONQA_FEATURES if key != "image"})
 
 
 LLVISIONQA_FACTS = CardFacts(
@@ -62,10 +44,8 @@ LLVISIONQA_FACTS = CardFacts(
 )
 
 
-
 def llvisionqa_card(facts: CardFacts, counts: dict[str, int]) -> str:
     return split_card("llvisionqa.md", llvisionqa.IDENTITY, facts, counts)
-
 
 
 def convert_a1(
@@ -78,16 +58,6 @@ def convert_a1(
     allow_outside_images: bool = False,
 ) -> ConversionReport:
     """Official LLVisionQA label file + image folder -> split ``split`` of ``out/llvisionqa``."""
-    if split not in llvisionqa.SPLITS:
-        raise ConversionError(f"unknown split {split!r}; choose from {llvisionqa.SPLITS}")
-    labels, images = existing_inputs(labels, images)
-    rows = read_a1_labels(labels, split)
-    report = ConversionReport(out_dir=Path(out) / llvisionqa.DATASET_NAME, written=0)
-    report.written = write_parquet_dataset(
-        report.out_dir,
-        split,
-        image_rows(labels, rows, images, skip_bad, report, allow_outside_images),
-        LLVISIONQA_FEATURES,
-        lambda counts: llvisionqa_card(facts, counts),
-    )
-    return report
+    return convert_split(labels, images, split, llvisionqa.SPLITS, Path(out) / llvisionqa.DATASET_NAME,
+                         read_a1_labels, LLVISIONQA_FEATURES, lambda counts: llvisionqa_card(facts, counts),
+                         skip_bad, allow_outside_images)

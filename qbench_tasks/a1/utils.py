@@ -1,13 +1,12 @@
 """Task glue the A1 YAMLs reference as ``!function qbench_tasks.a1.utils.<name>`` (one module instance)."""
 
-import datasets
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
 from model_wrappers import install_lm_eval_hooks
 from qbench_tasks.a1.judge import A1_JUDGE_FIELD, a1_judge_spec
 from qbench_tasks.a1.llvisionqa import HUB_DATASET_ID, IDENTITY, question_of
 from qbench_tasks.data.lazy_images import detach_images, load_detached
-from qbench_tasks.data.location import MissingDatasetError, configured_data_dir, converted_dataset_path
+from qbench_tasks.data.location import configured_data_dir, converted_dataset_path, hub_dataset
 from qbench_tasks.data.parquet import with_constant_columns
 from qbench_tasks.demo.data import ensure_demo_a1_dataset
 from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
@@ -36,14 +35,7 @@ def load_llvisionqa(demo: bool = False, **metadata):
     fields = {**a1_prompt_fields(metadata), A1_JUDGE_FIELD: _judge_json(metadata)}
     if path is not None:
         return load_detached(path, fields)
-    try:
-        data = datasets.load_dataset(HUB_DATASET_ID)
-    except Exception as err:  # offline, or the hub refused: say what else works
-        raise MissingDatasetError(
-            f"qbench_a1: no data directory is configured and {HUB_DATASET_ID} could not be "
-            f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
-            f"  {CONVERT_COMMAND}\nthen pass --metadata '{{\"qbench_data_dir\": \"DATA_DIR\"}}'."
-        ) from err
+    data = hub_dataset("qbench_a1", HUB_DATASET_ID, CONVERT_COMMAND)
     return detach_images(with_constant_columns(data, fields))
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qbench_tasks.data.image_policy import read_rgb
+from qbench_tasks.data.parquet import write_parquet_dataset
 from qbench_tasks.data_cards import render_card
 
 
@@ -128,3 +129,39 @@ def split_card(template: str, identity: str, facts: CardFacts, counts: dict[str,
         ),
         split_rows="\n".join(f"| `{split}` | {n} |" for split, n in counts.items()),
     )
+
+
+def checked_label_rows(labels: Path, split: str, problem_of: Callable[..., str | None],
+                       layout: Callable[[int, dict], dict], per_question: bool = False) -> list[dict]:
+    """The rows of a question label file (A1, Q-Bench+), each checked by ``problem_of(row,
+    needs_answer=...)`` (the dev split needs answers) and unique (per question where several share
+    an image), in the dataset's layout ``layout(index, row)``."""
+    parsed: list[dict] = []
+    seen: dict = {}
+    for i, row in enumerate(read_json_rows(labels)):
+        problem = problem_of(row, needs_answer=split == "dev")
+        if problem:
+            shown = isinstance(row, dict) and isinstance(row.get("img_path"), (str, list))
+            name = f" ({row['img_path']})" if shown else ""
+            raise ConversionError(f"{labels}: row {i}{name}: {problem}")
+        check_unique(labels, i, row["img_path"], seen, row["question"] if per_question else None)
+        parsed.append(layout(i, row))
+    return parsed
+
+
+def convert_split(labels, images, split: str, splits: tuple[str, ...], out_dir: Path,
+                  read: Callable[[Path, str], list[dict]], features, card: Callable[[dict[str, int]], str],
+                  skip_bad: bool, allow_outside_images: bool, image_columns: tuple[str, ...] = ("image",)
+                  ) -> ConversionReport:
+    """Label file + image folder -> split ``split`` of the dataset at ``out_dir`` (the other splits
+    kept): the conversion of every benchmark with splits (A1, Q-Bench+)."""
+    if split not in splits:
+        raise ConversionError(f"unknown split {split!r}; choose from {splits}")
+    labels, images = existing_inputs(labels, images)
+    rows = read(labels, split)
+    report = ConversionReport(out_dir=out_dir, written=0)
+    report.written = write_parquet_dataset(
+        out_dir, split, image_rows(labels, rows, images, skip_bad, report, allow_outside_images, image_columns),
+        features, card,
+    )
+    return report

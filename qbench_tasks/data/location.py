@@ -79,3 +79,18 @@ def converted_dataset_path(task: str, identity: str, metadata: dict, convert_com
 def cache_dir() -> Path:
     """Where built fixtures and the demo data live: ``$QBENCH_CACHE_DIR`` or ``~/.cache/qbench``."""
     return Path(os.environ.get("QBENCH_CACHE_DIR") or Path.home() / ".cache" / "qbench")
+
+
+def hub_dataset(task: str, dataset_id: str, convert_command: str):
+    """``datasets.load_dataset(dataset_id)`` for a task with no data directory configured; offline
+    (or refused by the hub), an error saying what else works."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(dataset_id)
+    except Exception as err:  # offline, or the hub refused: say what else works
+        raise MissingDatasetError(
+            f"{task}: no data directory is configured and {dataset_id} could not be "
+            f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
+            f"  {convert_command}\nthen pass --metadata '{{\"{DATA_DIR_METADATA_KEY}\": \"DATA_DIR\"}}'."
+        ) from err

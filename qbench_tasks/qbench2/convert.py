@@ -9,17 +9,7 @@ from pathlib import Path
 import datasets
 
 from qbench_tasks.a1 import llvisionqa
-from qbench_tasks.data.conversion import (
-    CardFacts,
-    ConversionError,
-    ConversionReport,
-    check_unique,
-    existing_inputs,
-    image_rows,
-    read_json_rows,
-    split_card,
-)
-from qbench_tasks.data.parquet import write_parquet_dataset
+from qbench_tasks.data.conversion import CardFacts, ConversionReport, checked_label_rows, convert_split, split_card
 from qbench_tasks.qbench2 import pairs
 
 PAIR_FEATURES = datasets.Features(
@@ -36,19 +26,10 @@ PAIR_FEATURES = datasets.Features(
     }
 )
 
+
 def read_a1pair_labels(labels: Path, split: str) -> list[dict]:
     """The rows of a release-style Q-Bench+ pair label file, checked, in Q-Bench2-HF's layout."""
-    parsed: list[dict] = []
-    seen: dict[str, int] = {}
-    for i, row in enumerate(read_json_rows(labels)):
-        problem = pairs.pair_row_problem(row, needs_answer=split == "dev")
-        if problem:
-            name = f" ({row['img_path']})" if isinstance(row, dict) and isinstance(row.get("img_path"), list) else ""
-            raise ConversionError(f"{labels}: row {i}{name}: {problem}")
-        check_unique(labels, i, row["img_path"], seen, row["question"])
-        parsed.append(pairs.hub_layout(i, row))
-    return parsed
-
+    return checked_label_rows(labels, split, pairs.pair_row_problem, pairs.hub_layout, per_question=True)
 
 
 LLVISIONQA_PAIRS_FACTS = CardFacts(
@@ -65,7 +46,6 @@ LLVISIONQA_PAIRS_FACTS = CardFacts(
 )
 
 
-
 def convert_a1pair(
     labels: str | os.PathLike,
     images: str | os.PathLike,
@@ -77,16 +57,7 @@ def convert_a1pair(
 ) -> ConversionReport:
     """Release-style Q-Bench+ pair label file + image folder -> split ``split`` of
     ``out/llvisionqa_pairs``, in Q-Bench2-HF's layout."""
-    if split not in pairs.SPLITS:
-        raise ConversionError(f"unknown split {split!r}; choose from {pairs.SPLITS}")
-    labels, images = existing_inputs(labels, images)
-    rows = read_a1pair_labels(labels, split)
-    report = ConversionReport(out_dir=Path(out) / pairs.DATASET_NAME, written=0)
-    report.written = write_parquet_dataset(
-        report.out_dir,
-        split,
-        image_rows(labels, rows, images, skip_bad, report, allow_outside_images, pairs.IMAGE_COLUMNS),
-        PAIR_FEATURES,
-        lambda counts: split_card("llvisionqa_pairs.md", pairs.IDENTITY, facts, counts),
-    )
-    return report
+    return convert_split(labels, images, split, pairs.SPLITS, Path(out) / pairs.DATASET_NAME,
+                         read_a1pair_labels, PAIR_FEATURES,
+                         lambda counts: split_card("llvisionqa_pairs.md", pairs.IDENTITY, facts, counts),
+                         skip_bad, allow_outside_images, pairs.IMAGE_COLUMNS)

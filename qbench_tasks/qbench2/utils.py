@@ -3,14 +3,13 @@
 
 from functools import partial
 
-import datasets
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
 from model_wrappers import install_lm_eval_hooks
 from qbench_tasks.a1.llvisionqa import question_of
 from qbench_tasks.a1.scoring import process_generation, process_multiple_choice
 from qbench_tasks.data.lazy_images import detach_images, load_detached
-from qbench_tasks.data.location import MissingDatasetError, configured_data_dir, converted_dataset_path
+from qbench_tasks.data.location import configured_data_dir, converted_dataset_path, hub_dataset
 from qbench_tasks.data.parquet import with_constant_columns
 from qbench_tasks.demo.data import ensure_demo_pair_dataset
 from qbench_tasks.prompts import a1_pair_images, a1_prompt, a1_prompt_fields
@@ -44,14 +43,7 @@ def load_pairs(demo: bool = False, **metadata):
         path = converted_dataset_path("qbench2_a1", IDENTITY, metadata, CONVERT_COMMAND)
     if path is not None:
         return load_detached(path, fields, IMAGE_COLUMNS)
-    try:
-        data = datasets.load_dataset(HUB_DATASET_ID)
-    except Exception as err:  # offline, or the hub refused: say what else works
-        raise MissingDatasetError(
-            f"qbench2_a1: no data directory is configured and {HUB_DATASET_ID} could not be "
-            f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
-            f"  {CONVERT_COMMAND}\nthen pass --metadata '{{\"qbench_data_dir\": \"DATA_DIR\"}}'."
-        ) from err
+    data = hub_dataset("qbench2_a1", HUB_DATASET_ID, CONVERT_COMMAND)
     for split, ds in data.items():
         check_columns(ds.column_names, HUB_DATASET_ID, split)
     return detach_images(with_constant_columns(data, fields), IMAGE_COLUMNS)
