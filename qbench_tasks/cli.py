@@ -72,6 +72,12 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {count} {'answers' if args.kind == 'a1' else 'descriptions'} to {args.out}")
 
 
+def _settings(args: argparse.Namespace) -> None:
+    from qbench_tasks.settings import settings_table
+
+    print(settings_table())
+
+
 def _judge(args: argparse.Namespace) -> None:
     from qbench_tasks.a2.judge_command import judge_samples
     from qbench_tasks.judging.spec import JudgeSpec
@@ -79,8 +85,7 @@ def _judge(args: argparse.Namespace) -> None:
     try:
         spec = JudgeSpec(model=args.judge_model, model_args=args.judge_model_args, rounds=args.rounds,
                          retries=args.retries, temperature=args.temperature, max_tokens=args.max_tokens,
-                         chat=args.chat, cache=args.cache or "")
-        spec.check()
+                         chat=args.chat, cache=args.cache)
         metrics = judge_samples(args.samples, spec, args.out)
     except (OSError, ValueError) as err:
         raise SystemExit(f"qbench judge: {err}") from None
@@ -123,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("tasks-dir", help="print the lm_eval --include_path of the Q-Bench tasks")
+    commands.add_parser("settings", help="print every --metadata setting: key, type, default, meaning")
 
     # Everything after "run" goes to lm_eval untouched (main() dispatches it before parsing).
     commands.add_parser(
@@ -199,8 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     if extra and args.command != "demo":  # the demo passes unknown options on to lm_eval
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.lm_eval_args = extra
-    commands = {"tasks-dir": lambda _: print(TASKS_DIR), "convert": _convert, "export": _export,
-                "judge": _judge, "report": _report, "demo": _demo}
+    commands = {"tasks-dir": lambda _: print(TASKS_DIR), "settings": _settings, "convert": _convert,
+                "export": _export, "judge": _judge, "report": _report, "demo": _demo}
     commands[args.command](args)
 
 

@@ -7,7 +7,8 @@ wording (selectable per run with --metadata '{"a1_prompt_style": "llava"}').
 A3 follows the official Q-Bench scoring code: the user turn asks for a rating, the assistant turn
 is pre-filled with ``A3_ANSWER_PREFIX`` and the next token is compared between the two choice
 words. Per-model wording (e.g. "The answer is", or InstructBLIP-T5's high/low) is chosen at run
-time with ``--metadata`` (keys below), never by copying task YAML.
+time with ``--metadata`` (the ``a3_*`` settings in ``qbench_tasks.settings``), never by copying
+task YAML.
 """
 
 import re
@@ -24,16 +25,6 @@ A3_CHOICE_WORDS = ("good", "poor")
 A3_LEVEL_WORDS = ("excellent", "good", "fair", "poor", "bad")
 A3_LEVEL_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
 
-# --metadata keys that override the facts above for every A3 task in a run.
-A3_PROMPT_KEY = "a3_prompt"
-A3_ANSWER_PREFIX_KEY = "a3_answer_prefix"
-A3_CHOICE_WORDS_KEY = "a3_choice_words"
-A3_LEVELS_KEY = "a3_levels"  # true: also score the levels (Q-Align's words and weights by default)
-A3_LEVEL_WORDS_KEY = "a3_level_words"
-A3_LEVEL_WEIGHTS_KEY = "a3_level_weights"
-
-
-A1_PROMPT_STYLE_KEY = "a1_prompt_style"
 A1_ANSWER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 A1_LLAVA_INTRODUCTION = "Choose between one of the options as follows:"
 A1_PROMPT_STYLES = ("letter", "llava")
@@ -46,7 +37,7 @@ def a1_prompt(question: str, options, style: str = "letter") -> str:
         return "\n".join([question, *lines, A1_ANSWER_INSTRUCTION])
     if style == "llava":
         return "\n".join([question, A1_LLAVA_INTRODUCTION, *lines]) + "\n"
-    raise ValueError(f"--metadata {A1_PROMPT_STYLE_KEY} must be one of {A1_PROMPT_STYLES}, got {style!r}")
+    raise ValueError(f"unknown A1 prompt style {style!r}; the styles are {A1_PROMPT_STYLES}")
 
 
 # Q-Bench+ pairs: each image is introduced by its ordinal ahead of the question, so that "the
@@ -61,7 +52,6 @@ def a1_pair_images(placeholder: str) -> str:
 
 # Opt-in judge-assisted matching (--metadata a1_judge): an answer the rules cannot read goes to
 # the run's judge (judge_model, ...), which names the option it chooses, or none.
-A1_JUDGE_KEY = "a1_judge"
 A1_JUDGE_SYSTEM = "You match a model's answer to the options of a multiple-choice question."
 A1_JUDGE_NONE = "none"
 
@@ -76,45 +66,29 @@ def a1_judge_question(question: str, options, answer: str) -> str:
     ])
 
 
-def a1_prompt_fields(metadata: dict) -> dict:
-    """The A1 prompt style for a run (checked here, so a typo fails before any model call)."""
-    style = metadata.get(A1_PROMPT_STYLE_KEY, A1_PROMPT_STYLES[0])
-    a1_prompt("", [], style)
-    return {"prompt_style": style}
+def a1_prompt_fields(settings) -> dict:
+    """The A1 prompt style of a run (``qbench_tasks.settings.RunSettings``): a document column."""
+    return {"prompt_style": settings["a1_prompt_style"]}
 
 
-def _words(key: str, words) -> list[str]:
-    if isinstance(words, str) or not all(isinstance(w, str) and w.strip() for w in words):
-        raise ValueError(f"--metadata {key} must be a list of words, got {words!r}")
-    return [w.strip() for w in words]
-
-
-def a3_prompt_fields(metadata: dict) -> dict:
-    """The A3 prompt, answer prefix, choice words and level words/weights for a run, defaults
-    overridden by metadata; ``choices`` lists every word to score once, the two choice words first."""
-    words = _words(A3_CHOICE_WORDS_KEY, metadata.get(A3_CHOICE_WORDS_KEY, A3_CHOICE_WORDS))
-    if len(words) != 2:
-        raise ValueError(
-            f"--metadata {A3_CHOICE_WORDS_KEY} must be two words [positive, negative], got {words!r}"
-        )
-    enabled = metadata.get(A3_LEVELS_KEY, A3_LEVEL_WORDS_KEY in metadata)  # words given: levels wanted
-    if not isinstance(enabled, bool) or (A3_LEVEL_WEIGHTS_KEY in metadata and not enabled):
-        raise ValueError(f"--metadata {A3_LEVELS_KEY} must be true or false (true for {A3_LEVEL_WEIGHTS_KEY} "
-                         f"to apply), got {enabled!r}")
-    levels = _words(A3_LEVEL_WORDS_KEY, metadata.get(A3_LEVEL_WORDS_KEY, A3_LEVEL_WORDS)) if enabled else []
-    weights = metadata.get(A3_LEVEL_WEIGHTS_KEY, A3_LEVEL_WEIGHTS if A3_LEVEL_WORDS_KEY not in metadata else None)
-    if enabled and (
-        weights is None or isinstance(weights, str) or len(weights) != len(levels) or len(set(levels)) != len(levels)
-        or len(levels) < 2
-        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
-    ):
-        raise ValueError(
-            f"--metadata {A3_LEVEL_WORDS_KEY} needs 2 or more distinct words and {A3_LEVEL_WEIGHTS_KEY} one number per "
-            f"word, got {levels!r} and {weights!r}"
-        )
+def a3_prompt_fields(settings) -> dict:
+    """The A3 prompt, answer prefix, choice words and level words/weights of a run
+    (``qbench_tasks.settings.RunSettings``, whose types are checked there); ``choices`` lists
+    every word to score once, the two choice words first."""
+    given = settings.given
+    enabled = settings["a3_levels"] if "a3_levels" in given else "a3_level_words" in given  # words: levels wanted
+    if "a3_level_weights" in given and not enabled:
+        raise ValueError(f"--metadata a3_levels must be true for a3_level_weights to apply, got {enabled!r}")
+    levels = list(settings["a3_level_words"]) if enabled else []
+    # Q-Align's weights are the default for Q-Align's words only.
+    weights = settings["a3_level_weights"] if "a3_level_weights" in given or "a3_level_words" not in given else None
+    if enabled and (weights is None or len(weights) != len(levels)):
+        raise ValueError(f"--metadata a3_level_weights needs one number per word of a3_level_words, "
+                         f"got {levels!r} and {weights!r}")
+    words = list(settings["a3_choice_words"])
     return {
-        "prompt": metadata.get(A3_PROMPT_KEY, A3_PROMPT),
-        "answer_prefix": metadata.get(A3_ANSWER_PREFIX_KEY, A3_ANSWER_PREFIX),
+        "prompt": settings["a3_prompt"],
+        "answer_prefix": settings["a3_answer_prefix"],
         "choice_words": words,
         "level_words": levels,
         "level_weights": [float(w) for w in weights] if levels else [],

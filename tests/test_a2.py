@@ -23,6 +23,7 @@ from qbench_tasks.data.conversion import ConversionError
 from qbench_tasks.demo.data import demo_golden_description, demo_items
 from qbench_tasks.judging.spec import JudgeSpec
 from qbench_tasks.prompts import A2_JUDGE_QUESTIONS, a2_judge_question, judge_flat_prompt
+from qbench_tasks.settings import read_settings
 
 MARKERS = list(JUDGE_MARKERS)  # <score-0>, <score-1>, <score-2>, <score-none>
 
@@ -109,11 +110,11 @@ def test_without_golden_only_relevance_and_without_judge_only_empty_rate():
 )
 def test_bad_judge_settings_are_named(metadata, message):
     with pytest.raises(ValueError, match=message):
-        JudgeSpec.from_metadata(metadata)
+        JudgeSpec.from_settings(read_settings(metadata))
 
 
 def test_no_judge_settings_means_no_judge():
-    assert JudgeSpec.from_metadata({"qbench_data_dir": "x"}) is None
+    assert JudgeSpec.from_settings(read_settings({"qbench_data_dir": "x"})) is None
 
 
 # --- conversion -------------------------------------------------------------------------------
@@ -261,7 +262,7 @@ def test_local_hf_judge_end_to_end_with_invalid_replies_retries_and_cache(
     # and ask only the new round (rounds 0-1 are in the cache).
     samples = tmp_path / "samples_qbench_a2_demo.jsonl"
     samples.write_text("".join(json.dumps(s, default=str) + "\n" for s in out["samples"]["qbench_a2_demo"]))
-    spec = JudgeSpec.from_metadata({**metadata, "judge_rounds": 3})
+    spec = JudgeSpec.from_settings(read_settings({**metadata, "judge_rounds": 3}))
     metrics = judge_samples(samples, spec, tmp_path / "rejudged")
     now_stored = sqlite3.connect(tmp_path / "replies.sqlite3").execute("SELECT COUNT(*) FROM replies").fetchone()[0]
     assert count_hf_judge_requests["requests"] == now_stored - stored <= 91 * 3 + n_invalid * 3

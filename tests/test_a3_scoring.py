@@ -6,6 +6,7 @@ import torch
 from qbench_tasks.a3 import scoring as a3_scoring
 from qbench_tasks.a3.scoring import a3_score_from_logliks, plcc, plcc_cgiqa, srcc, srcc_cgiqa
 from qbench_tasks.prompts import a3_prompt_fields
+from qbench_tasks.settings import read_settings
 
 
 def items(scores, mos, names=None):
@@ -62,7 +63,7 @@ def test_cgiqa_rejects_items_outside_both_halves():
 
 
 def test_process_results_passes_score_mos_and_path():
-    doc = {"mos": "2.82 ", "img_path": "game_0001.jpg", **a3_prompt_fields({})}
+    doc = {"mos": "2.82 ", "img_path": "game_0001.jpg", **a3_prompt_fields(read_settings({}))}
     out = a3_scoring.process_results(doc, [(-1.0, False), (-3.0, True)])
     expected = (a3_score_from_logliks(-1.0, -3.0), 2.82, "game_0001.jpg")
     assert out == {"srcc": expected, "plcc": expected}
@@ -70,7 +71,7 @@ def test_process_results_passes_score_mos_and_path():
 
 def test_process_results_reads_each_word_by_name_with_levels():
     """Choices are the two words, then the level words not among them, in that order."""
-    doc = {"mos": 3.0, "img_path": "a.jpg", **a3_prompt_fields({"a3_levels": True})}
+    doc = {"mos": 3.0, "img_path": "a.jpg", **a3_prompt_fields(read_settings({"a3_levels": True}))}
     assert doc["choices"] == ["good", "poor", "excellent", "fair", "bad"]
     logliks = {"good": -1.0, "poor": -3.0, "excellent": -2.0, "fair": -2.5, "bad": -4.0}
     out = a3_scoring.process_results(doc, [(logliks[w], False) for w in doc["choices"]])

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import random
+import re
 
 import pytest
 from conftest import run_lm_eval, sample_scores
@@ -199,13 +200,39 @@ def test_a_mistyped_setting_is_refused_naming_the_closest(tiny_model, demo_datas
             run_lm_eval(["qbench_a3_demo"], tiny_model, limit=2, metadata={typo: "x"})
 
 
-def test_the_readme_settings_table_lists_every_setting():
+def test_the_readme_settings_table_is_the_declared_one():
+    """The README's table is ``settings_table()`` verbatim: a setting added, renamed or given
+    another default in ``settings.py`` fails here until the README says so too."""
     from conftest import REPO
 
-    from qbench_tasks.settings import SETTINGS
+    from qbench_tasks.settings import SETTINGS, settings_table
 
     readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("**Settings.**"):readme.index("**A1 prompt.**")]
-    listed = {key for cell in (line.split("|")[1] for line in table.splitlines() if line.startswith("| `"))
-              for key in (part.strip(" `") for part in cell.split(","))}
-    assert listed == set(SETTINGS)
+    assert settings_table() in readme
+    assert all(f"| `{name}` |" in settings_table() for name in SETTINGS)
+
+
+def test_qbench_settings_prints_the_table(capsys):
+    from qbench_tasks import cli
+    from qbench_tasks.settings import settings_table
+
+    cli.main(["settings"])
+    assert capsys.readouterr().out == settings_table() + "\n"
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ({"jpeg_draft": "yes"}, "jpeg_draft must be true or false, got 'yes'"),
+    ({"a3_prompt": 5}, "a3_prompt must be a string"),
+    ({"a3_choice_words": "good poor"}, "a3_choice_words must be a list of 2 distinct words"),
+    ({"a3_choice_words": ["good", "good"]}, "a3_choice_words must be a list of 2 distinct words"),
+    ({"a3_level_weights": [1, "x"], "a3_levels": True}, "a3_level_weights must be a list of numbers"),
+    ({"qbench_data_dir": ""}, "qbench_data_dir must be a folder path"),
+    ({"judge_model": "hf", "judge_timeout": 1.5}, "judge_timeout must be a whole number >= 1"),
+    ({"judge_model": "hf", "judge_chat": "auto"}, "judge_chat must be true or false"),
+    ({"judge_model": "hf", "judge_temperature": float("nan")}, "judge_temperature must be a number >= 0"),
+])
+def test_a_setting_of_the_wrong_type_is_named(tiny_model, metadata, message):
+    """Every setting's type is checked by the one reader when the task loads (a string "yes" for
+    jpeg_draft used to be read as true)."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_lm_eval(["qbench_a3_demo"], tiny_model, limit=2, metadata=metadata)

@@ -12,6 +12,7 @@ import pytest
 from qbench_tasks import cli
 from qbench_tasks.judging.asking import load_judge
 from qbench_tasks.judging.spec import JudgeSpec
+from qbench_tasks.settings import read_settings
 
 BIN = Path(sys.executable).parent
 
@@ -80,7 +81,7 @@ def test_a_garbage_judge_cache_is_named_before_any_work(content, demo_run, tmp_p
                              "--cache", cache, "--out", tmp_path / "judged"])
     assert message.startswith(f"qbench judge: {cache}: not a judge reply cache")
     with pytest.raises(ValueError, match="not a judge reply cache"):  # the lm_eval route: at task load
-        JudgeSpec.from_metadata({"judge_model": "hf", "judge_cache": str(cache)})
+        JudgeSpec.from_settings(read_settings({"judge_model": "hf", "judge_cache": str(cache)}))
 
 
 def test_a_cache_of_another_programs_table_is_refused(tmp_path):
@@ -90,7 +91,7 @@ def test_a_cache_of_another_programs_table_is_refused(tmp_path):
     with sqlite3.connect(cache) as db:
         db.execute("CREATE TABLE replies (id INTEGER, text TEXT)")
     with pytest.raises(ValueError, match="not a judge reply cache .*no such column: key"):
-        JudgeSpec.from_metadata({"judge_model": "hf", "judge_cache": str(cache)})
+        JudgeSpec.from_settings(read_settings({"judge_model": "hf", "judge_cache": str(cache)}))
 
 
 @pytest.mark.parametrize("labels", ["folder", "deep"])

@@ -19,23 +19,21 @@ from qbench_tasks.a1.answers import extract_choice
 from qbench_tasks.a1.llvisionqa import OPTION_LETTERS, question_of
 from qbench_tasks.judging.asking import Ask, ask_until_readable
 from qbench_tasks.judging.spec import JudgeSpec
-from qbench_tasks.prompts import A1_JUDGE_KEY, A1_JUDGE_NONE, A1_JUDGE_SYSTEM, a1_judge_question
+from qbench_tasks.prompts import A1_JUDGE_NONE, A1_JUDGE_SYSTEM, a1_judge_question
+from qbench_tasks.settings import RunSettings
 
 # The document column that carries the run's A1 judge (JSON; "" when matching is by rules only).
 A1_JUDGE_FIELD = "a1_judge_spec"
 NO_OPTION = -1  # the judge's reading: the answer chooses no option (or several)
 
 
-def a1_judge_spec(metadata: dict) -> JudgeSpec | None:
+def a1_judge_spec(settings: RunSettings) -> JudgeSpec | None:
     """The judge for A1 matching when ``a1_judge`` is on: the run's judge, asked once at temperature 0."""
-    wanted = metadata.get(A1_JUDGE_KEY, False)
-    if not isinstance(wanted, bool):
-        raise ValueError(f"--metadata {A1_JUDGE_KEY} must be true or false, got {wanted!r}")
-    spec = JudgeSpec.from_metadata(metadata)
-    if not wanted:
+    spec = JudgeSpec.from_settings(settings)
+    if not settings["a1_judge"]:
         return None
     if spec is None:
-        raise ValueError(f"--metadata {A1_JUDGE_KEY} needs a judge: pass judge_model (and judge_model_args)")
+        raise ValueError("--metadata a1_judge needs a judge: pass judge_model (and judge_model_args)")
     return dataclasses.replace(spec, rounds=1, temperature=0.0)
 
 

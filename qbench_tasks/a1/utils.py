@@ -10,7 +10,7 @@ from qbench_tasks.data.location import configured_data_dir, converted_dataset_pa
 from qbench_tasks.data.parquet import with_constant_columns
 from qbench_tasks.demo.data import ensure_demo_a1_dataset
 from qbench_tasks.prompts import a1_prompt, a1_prompt_fields
-from qbench_tasks.settings import check_metadata
+from qbench_tasks.settings import read_settings
 
 # Loading a Q-Bench task is the moment to let plain --model hf-multimodal score images (the
 # multiple-choice task asks for log-likelihoods): see model_wrappers.hf_multimodal_loglik.
@@ -26,22 +26,18 @@ def load_llvisionqa(demo: bool = False, **metadata):
     """``custom_dataset``: the converted LLVisionQA when a data directory is configured, else
     the hub's ``q-future/Q-Bench-HF``; the demo set when ``demo``. The run's prompt style goes
     into every document."""
-    check_metadata(metadata)
+    settings = read_settings(metadata)
     path = None
     if demo:
         path = ensure_demo_a1_dataset()
-    elif configured_data_dir(metadata) is not None:
-        path = converted_dataset_path("qbench_a1", IDENTITY, metadata, CONVERT_COMMAND)
-    fields = {**a1_prompt_fields(metadata), A1_JUDGE_FIELD: _judge_json(metadata)}
+    elif configured_data_dir(settings) is not None:
+        path = converted_dataset_path("qbench_a1", IDENTITY, settings, CONVERT_COMMAND)
+    spec = a1_judge_spec(settings)
+    fields = {**a1_prompt_fields(settings), A1_JUDGE_FIELD: spec.to_json() if spec else ""}
     if path is not None:
         return load_detached(path, fields)
     data = hub_dataset("qbench_a1", HUB_DATASET_ID, CONVERT_COMMAND)
     return detach_images(with_constant_columns(data, fields))
-
-
-def _judge_json(metadata: dict) -> str:
-    spec = a1_judge_spec(metadata)
-    return spec.to_json() if spec else ""
 
 
 def doc_to_text(doc: dict) -> str:

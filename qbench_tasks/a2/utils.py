@@ -10,7 +10,7 @@ from qbench_tasks.data.location import converted_dataset_path
 from qbench_tasks.demo.data import ensure_demo_a2_dataset
 from qbench_tasks.judging.spec import JudgeSpec
 from qbench_tasks.prompts import A2_PROMPT
-from qbench_tasks.settings import check_metadata
+from qbench_tasks.settings import read_settings
 
 # Loading a Q-Bench task is the moment to make --use_cache resume image generation mid-way.
 install_lm_eval_hooks()
@@ -23,12 +23,12 @@ CONVERT_COMMAND = (
 def load_lldescribe(demo: bool = False, **metadata):
     """``custom_dataset``: the converted LLDescribe (or the demo set), with the run's judge
     (from --metadata; checked here, before any model call) in every document."""
-    check_metadata(metadata)
-    spec = JudgeSpec.from_metadata(metadata)
+    settings = read_settings(metadata)
+    spec = JudgeSpec.from_settings(settings)
     if demo:
         path = ensure_demo_a2_dataset()
     else:
-        path = converted_dataset_path("qbench_a2", LLDESCRIBE_IDENTITY, metadata, CONVERT_COMMAND)
+        path = converted_dataset_path("qbench_a2", LLDESCRIBE_IDENTITY, settings, CONVERT_COMMAND)
     return load_detached(path, {JUDGE_FIELD: spec.to_json() if spec else ""})
 
 

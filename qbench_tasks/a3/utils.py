@@ -6,7 +6,7 @@ from qbench_tasks.data.lazy_images import JPEG_DRAFT_KEY, load_detached
 from qbench_tasks.data.location import converted_dataset_path
 from qbench_tasks.demo.data import DEMO_DATABASE, ensure_demo_a3_dataset
 from qbench_tasks.prompts import a3_prompt_fields
-from qbench_tasks.settings import check_metadata
+from qbench_tasks.settings import read_settings
 
 # lm-eval builds the model before it loads tasks but asks it for log-likelihoods after, so
 # loading a Q-Bench task is the moment to let plain --model hf-multimodal score images.
@@ -19,7 +19,7 @@ def load_a3(database: str, **metadata):
 
     lm-eval passes ``--metadata`` (and the model args) as keyword arguments.
     """
-    check_metadata(metadata)
+    settings = read_settings(metadata)
     if database == DEMO_DATABASE.name:  # generated on first use rather than converted by hand
         path = ensure_demo_a3_dataset()
     else:
@@ -27,9 +27,9 @@ def load_a3(database: str, **metadata):
         path = converted_dataset_path(
             db.task,
             db.identity,
-            metadata,
+            settings,
             f"qbench convert a3 --database {db.name} --labels {db.official_labels} "
             f"--images <{db.title} images folder> --out DATA_DIR",
         )
-    fields = {**a3_prompt_fields(metadata), JPEG_DRAFT_KEY: bool(metadata.get(JPEG_DRAFT_KEY, False))}
+    fields = {**a3_prompt_fields(settings), JPEG_DRAFT_KEY: settings["jpeg_draft"]}
     return load_detached(path, fields)

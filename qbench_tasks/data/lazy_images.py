@@ -26,7 +26,7 @@ from PIL import Image
 from qbench_tasks.data.image_policy import open_rgb, read_rgb
 from qbench_tasks.data.parquet import load_parquet_dataset, split_shards, with_constant_columns
 
-# --metadata key (and document column) that lets the model wrapper decode JPEGs at a reduced
+# Document column (carrying the setting of that name) that lets the model wrapper decode JPEGs at a reduced
 # scale no smaller than its processor's input: faster on large photos, but the model's input
 # then differs slightly from a full decode + resize (bench/decode.py), so it is opt-in.
 JPEG_DRAFT_KEY = "jpeg_draft"

@@ -1,10 +1,11 @@
-"""Where tasks find their converted data: --metadata qbench_data_dir, else $QBENCH_DATA_DIR."""
+"""Where tasks find their converted data: the setting qbench_data_dir, else $QBENCH_DATA_DIR."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -13,8 +14,8 @@ from qbench_tasks.data.parquet import recover_interrupted
 
 logger = logging.getLogger(__name__)
 
-DATA_DIR_METADATA_KEY = "qbench_data_dir"
 DATA_DIR_ENV = "QBENCH_DATA_DIR"
+DATA_DIR_EXAMPLE = json.dumps({"qbench_data_dir": "DATA_DIR"})  # the --metadata that points tasks at it
 
 
 IDENTITY_KEY = "qbench_dataset"  # dataset card header key recording what a converted folder holds
@@ -45,22 +46,22 @@ def recorded_identity(path: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def configured_data_dir(metadata: dict) -> Path | None:
-    value = metadata.get(DATA_DIR_METADATA_KEY) or os.environ.get(DATA_DIR_ENV)
+def configured_data_dir(settings: Mapping) -> Path | None:
+    """The run's data directory (``qbench_tasks.settings.RunSettings``), else $QBENCH_DATA_DIR's."""
+    value = settings["qbench_data_dir"] or os.environ.get(DATA_DIR_ENV)
     return Path(value).expanduser() if value else None
 
 
-def converted_dataset_path(task: str, identity: str, metadata: dict, convert_command: str) -> Path:
+def converted_dataset_path(task: str, identity: str, settings: Mapping, convert_command: str) -> Path:
     """``<data dir>/<name>`` for ``identity`` ``<benchmark>/<name>``, checked to hold that
     converted dataset; ``convert_command`` (with DATA_DIR in it) says how to make it."""
     name = identity.split("/", 1)[1]
-    data_dir = configured_data_dir(metadata)
+    data_dir = configured_data_dir(settings)
     if data_dir is None:
-        example = json.dumps({DATA_DIR_METADATA_KEY: "DATA_DIR"})
         raise MissingDatasetError(
             f"{task}: no Q-Bench data directory is configured. Convert the data with\n"
             f"  {convert_command}\n"
-            f"then pass --metadata '{example}' or set {DATA_DIR_ENV}=DATA_DIR."
+            f"then pass --metadata '{DATA_DIR_EXAMPLE}' or set {DATA_DIR_ENV}=DATA_DIR."
         )
     path = data_dir / name
     command = convert_command.replace("DATA_DIR", str(data_dir))
@@ -92,5 +93,5 @@ def hub_dataset(task: str, dataset_id: str, convert_command: str):
         raise MissingDatasetError(
             f"{task}: no data directory is configured and {dataset_id} could not be "
             f"loaded from the hub ({type(err).__name__}: {err}). Convert the release files with\n"
-            f"  {convert_command}\nthen pass --metadata '{{\"{DATA_DIR_METADATA_KEY}\": \"DATA_DIR\"}}'."
+            f"  {convert_command}\nthen pass --metadata '{DATA_DIR_EXAMPLE}'."
         ) from err

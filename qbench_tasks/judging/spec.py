@@ -1,4 +1,5 @@
-"""Which judge to ask and how: ``JudgeSpec``, read from ``--metadata`` keys ``judge_<field>``.
+"""Which judge to ask and how: ``JudgeSpec``, from the ``judge_<field>`` settings (whose types,
+defaults and meanings ``qbench_tasks.settings`` declares).
 
 The spec travels in documents as public JSON (credentials redacted); the live spec, with its
 credentials, stays in this process (``from_json`` finds it).
@@ -8,63 +9,51 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from qbench_tasks.credentials import redact_text
 from qbench_tasks.data.location import cache_dir
 from qbench_tasks.judging.cache import ReplyCache
+from qbench_tasks.settings import SETTINGS, RunSettings, check_value
+
+
+def _default(field: str):
+    return SETTINGS[f"judge_{field}"].default
 
 
 @dataclass(frozen=True)
 class JudgeSpec:
-    """Which judge to ask and how. From ``--metadata`` keys ``judge_<field>``."""
+    """Which judge to ask and how: each field is the setting ``judge_<field>``."""
 
     model: str  # an lm-eval model name: local-chat-completions, openai-chat-completions, hf, ...
-    model_args: str = ""  # lm-eval's model_args string for it
-    rounds: int = 5  # each judgement is asked this many times and averaged
-    retries: int = 2  # extra asks for a reply without a readable score
-    temperature: float = 1.0  # > 0 so that rounds are independent samples, as in the paper
-    max_tokens: int = 32
-    chat: bool | None = None  # system + user messages; None: when the judge has a chat template
-    cache: str = ""  # SQLite file of replies; "" = <qbench cache dir>/judge-replies.sqlite3
-    timeout: int = 60  # seconds per request to an API judge (lm-eval's own default is 300)
+    model_args: str = _default("model_args")
+    rounds: int = _default("rounds")
+    retries: int = _default("retries")
+    temperature: float = _default("temperature")
+    max_tokens: int = _default("max_tokens")
+    chat: bool | None = _default("chat")  # None: when the judge has a chat template
+    cache: str | None = _default("cache")  # None: <qbench cache dir>/judge-replies.sqlite3
+    timeout: int = _default("timeout")
+
+    def __post_init__(self):
+        """Each field checked as its setting is (a spec is also built by ``qbench judge`` and in code)."""
+        for field in self.__dataclass_fields__:
+            value = getattr(self, field)
+            if value is not None or _default(field) is not None or field == "model":
+                object.__setattr__(self, field, check_value(f"judge_{field}", value, where=""))
 
     @classmethod
-    def from_metadata(cls, metadata: dict) -> JudgeSpec | None:
-        """The judge configured by ``metadata``, or None when ``judge_model`` is not given."""
-        given = {name: metadata[f"judge_{name}"] for name in cls.__dataclass_fields__
-                 if f"judge_{name}" in metadata}
-        if not given.get("model"):
-            if len(given) > ("model" in given):
-                raise ValueError(f"--metadata sets {sorted('judge_' + k for k in given)} but no judge_model")
+    def from_settings(cls, settings: RunSettings) -> JudgeSpec | None:
+        """The run's judge, or None when ``judge_model`` is not given."""
+        given = sorted(name for name in settings.given if name.startswith("judge_"))
+        if not settings["judge_model"]:
+            if given:
+                raise ValueError(f"--metadata sets {given} but no judge_model")
             return None
-        spec = cls(**given)
-        spec.check()
+        spec = cls(**{field: settings[f"judge_{field}"] for field in cls.__dataclass_fields__})
         ReplyCache(spec.cache_path()).close()  # an unusable cache file fails the run now, not after generation
         return spec
-
-    def check(self) -> None:
-        problems = []
-        if not isinstance(self.model, str):
-            problems.append(f"judge_model must be a model name, got {self.model!r}")
-        if not isinstance(self.model_args, str):
-            problems.append(f"judge_model_args must be a string like 'pretrained=...', got {self.model_args!r}")
-        for name in ("rounds", "max_tokens", "timeout"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"judge_{name} must be a whole number >= 1, got {value!r}")
-        if not isinstance(self.retries, int) or isinstance(self.retries, bool) or self.retries < 0:
-            problems.append(f"judge_retries must be a whole number >= 0, got {self.retries!r}")
-        if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature < math.inf:
-            problems.append(f"judge_temperature must be a number >= 0, got {self.temperature!r}")
-        if self.chat not in (None, True, False):
-            problems.append(f"judge_chat must be true or false, got {self.chat!r}")
-        if not isinstance(self.cache, str):
-            problems.append(f"judge_cache must be a file path, got {self.cache!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
 
     def public(self) -> JudgeSpec:
         """This spec with any credential in its model_args redacted: what may be written down."""

@@ -14,7 +14,7 @@ from qbench_tasks.data.parquet import with_constant_columns
 from qbench_tasks.demo.data import ensure_demo_pair_dataset
 from qbench_tasks.prompts import a1_pair_images, a1_prompt, a1_prompt_fields
 from qbench_tasks.qbench2.pairs import CONCERN_CATEGORIES, HUB_DATASET_ID, IDENTITY, IMAGE_COLUMNS, check_columns
-from qbench_tasks.settings import check_metadata
+from qbench_tasks.settings import read_settings
 
 # Loading a Q-Bench task is the moment to let plain --model hf-multimodal score images and
 # generate from images left on disk (see model_wrappers).
@@ -34,13 +34,13 @@ def load_pairs(demo: bool = False, **metadata):
     """``custom_dataset``: the converted pairs when a data directory is configured, else the hub's
     ``q-future/Q-Bench2-HF``; the demo pairs when ``demo``. Both images of a question stay on
     disk until their batch; the run's prompt style goes into every document."""
-    check_metadata(metadata)
-    fields = a1_prompt_fields(metadata)
+    settings = read_settings(metadata)
+    fields = a1_prompt_fields(settings)
     path = None
     if demo:
         path = ensure_demo_pair_dataset()
-    elif configured_data_dir(metadata) is not None:
-        path = converted_dataset_path("qbench2_a1", IDENTITY, metadata, CONVERT_COMMAND)
+    elif configured_data_dir(settings) is not None:
+        path = converted_dataset_path("qbench2_a1", IDENTITY, settings, CONVERT_COMMAND)
     if path is not None:
         return load_detached(path, fields, IMAGE_COLUMNS)
     data = hub_dataset("qbench2_a1", HUB_DATASET_ID, CONVERT_COMMAND)
