@@ -1,7 +1,8 @@
 """A1 and A2 generation: lm-eval's batched generation against one request at a time.
 
-Runs ``qbench_a1_demo`` (answers, up to 32 tokens) and ``qbench_a2_demo`` (descriptions, up to 512
-tokens; ``--limit`` documents) with the demo's model through lm_eval's ``evaluate``, at batch 8
+Runs ``qbench_a1_demo`` (answers, up to 32 tokens) and ``qbench_a2_demo`` (descriptions, up to 48
+tokens; ``--limit`` documents) with the tests' random-weight fixture model (the demo's model is
+fitted to answer in a token or two and would hardly generate) through lm_eval's ``evaluate``, at batch 8
 and at batch 1, in interleaved rounds (``timing.interleaved``; task loading not timed), and
 checks that both give the same text for every document (greedy decoding). Tokens/s counts the
 generated text's tokens (a batch runs until its longest answer ends, so the shorter ones are
@@ -13,6 +14,8 @@ padding work that this count leaves out).
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 from lm_eval.evaluator import evaluate
@@ -22,7 +25,9 @@ from timing import interleaved, ratios, spread
 
 import model_wrappers
 from qbench_tasks import TASKS_DIR
-from qbench_tasks.demo.model import demo_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' fixture models
+from fixture_models import cached_fixture  # noqa: E402
 
 
 def answers(lm: HFMultimodalLM, task: str, task_dict, limit: int) -> list[str]:
@@ -36,8 +41,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     model_wrappers.install_lm_eval_hooks()
-    lms = {size: HFMultimodalLM(pretrained=str(demo_model()), device="cpu", batch_size=size) for size in (1, 8)}
-    print(f"demo model, {torch.get_num_threads()} CPU threads, {args.limit} documents per task, "
+    model_dir = str(cached_fixture("tiny"))
+    lms = {size: HFMultimodalLM(pretrained=model_dir, device="cpu", batch_size=size) for size in (1, 8)}
+    print(f"random-weight fixture model, {torch.get_num_threads()} CPU threads, {args.limit} documents per task, "
           f"{args.repeats} interleaved rounds (median, range)")
     print(f"{'task':<16} | {'batch':>5} | {'seconds':>17} | {'vs batch 1':>17} | {'tokens/s':>8} | same text")
     print("-" * 90)

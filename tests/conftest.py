@@ -83,6 +83,8 @@ def family_model(session_dir, tiny_model):
 
 @pytest.fixture(scope="session")
 def signal_model() -> Path:
+    """The demo's model: fitted to the demo data, so its A3 scores follow MOS and it answers the
+    demo questions (``qbench_tasks/demo/model.py``)."""
     from qbench_tasks.demo.model import demo_model
 
     return demo_model()

@@ -281,9 +281,11 @@ def metric_names(task_results):
     return {key.split(",")[0] for key in task_results if key.endswith(",judge") and "_stderr," not in key}
 
 
-def test_without_a_judge_the_task_only_generates(caplog):
+def test_without_a_judge_the_task_only_generates(lldescribe_images, tmp_path, caplog):
     caplog.set_level("WARNING", logger="qbench_tasks.a2.judge")
-    results = evaluate_scripted(lambda doc: "", "qbench_a2_demo", {}, limit=5)["results"]["qbench_a2_demo"]
+    convert_a2(lldescribe_images, tmp_path / "data")
+    metadata = {"qbench_data_dir": str(tmp_path / "data")}
+    results = evaluate_scripted(lambda doc: "", "qbench_a2", metadata, limit=5)["results"]["qbench_a2"]
     assert metric_names(results) == {"empty_rate"}
     assert results["empty_rate,judge"] == 1.0
     assert "no judge configured" in caplog.text

@@ -231,8 +231,16 @@ def test_qbench_settings_prints_the_table(capsys):
     ({"judge_model": "hf", "judge_chat": "auto"}, "judge_chat must be true or false"),
     ({"judge_model": "hf", "judge_temperature": float("nan")}, "judge_temperature must be a number >= 0"),
 ])
-def test_a_setting_of_the_wrong_type_is_named(tiny_model, metadata, message):
-    """Every setting's type is checked by the one reader when the task loads (a string "yes" for
-    jpeg_draft used to be read as true)."""
+def test_a_setting_of_the_wrong_type_is_named(metadata, message):
+    """Every setting's type is checked by the one reader (a string "yes" for jpeg_draft used to
+    be read as true)."""
+    from qbench_tasks.judging.spec import JudgeSpec
+    from qbench_tasks.settings import read_settings
+
     with pytest.raises(ValueError, match=re.escape(message)):
-        run_lm_eval(["qbench_a3_demo"], tiny_model, limit=2, metadata=metadata)
+        JudgeSpec.from_settings(read_settings(metadata))
+
+
+def test_a_wrongly_typed_setting_stops_the_run_at_task_load(tiny_model):
+    with pytest.raises(ValueError, match="jpeg_draft must be true or false, got 'yes'"):
+        run_lm_eval(["qbench_a3_demo"], tiny_model, limit=2, metadata={"jpeg_draft": "yes"})

@@ -127,24 +127,27 @@ metadata:
 """
 
 
-def test_lm_eval_results_carry_every_qbench_standard_error(signal_model, tmp_path):
+def test_lm_eval_results_carry_every_qbench_standard_error(signal_model, tiny_model, tmp_path):
     from conftest import run_lm_eval
 
     (tmp_path / "group.yaml").write_text(GROUP_YAML)
-    out = run_lm_eval(["qbench_test_a3_group", "qbench_a1_demo_mc"], signal_model, batch_size=8,
-                      extra_include=[tmp_path])
-    a3, a1, group = (out["results"][name] for name in ("qbench_a3_demo", "qbench_a1_demo_mc", "qbench_test_a3_group"))
+    out = run_lm_eval(["qbench_test_a3_group"], signal_model, batch_size=8, extra_include=[tmp_path])
+    a3, group = (out["results"][name] for name in ("qbench_a3_demo", "qbench_test_a3_group"))
     items = [tuple(sample["srcc"]) for sample in out["samples"]["qbench_a3_demo"]]
     # lm-eval's default 100,000 resamples are capped at 1,000, with the fixed seed: reproducible.
     assert a3["srcc_stderr,none"] == srcc.qbench_stderr(items, 1000) and 0.001 < a3["srcc_stderr,none"] < 0.1
     assert a3["plcc_stderr,none"] == plcc.qbench_stderr(items, 1000)
     assert group["srcc_stderr,none"] == pytest.approx(a3["srcc_stderr,none"])  # one subtask: sqrt(se^2)/1
+    # The random-weight model: the demo's own answers every demo question right (no spread to estimate).
+    out = run_lm_eval(["qbench_a1_demo_mc"], tiny_model, batch_size=8)
+    a1 = out["results"]["qbench_a1_demo_mc"]
     metrics = [key.split(",")[0] for key in a1 if key.endswith(",none") and "_stderr" not in key]
     assert len(metrics) == 9 and all(isinstance(a1[f"{m}_stderr,none"], float) for m in metrics if m != "unparsed_rate")
     samples = out["samples"]["qbench_a1_demo_mc"]
     for metric in ("acc", "acc_what"):
         values = [s[metric] for s in samples if s[metric] is not None]
         p, n = np.mean(values), len(values)
+        assert 0 < p < 1
         assert a1[f"{metric}_stderr,none"] == pytest.approx(math.sqrt(p * (1 - p) / (n - 1)))
 
 

@@ -111,14 +111,18 @@ def test_qbench_demo_prints_the_results_table():
 
 def test_a2_generate_then_judge_and_export_the_logged_samples(tiny_model, tmp_path):
     """lm_eval writes the descriptions (no judge: predict-only); qbench judge scores them later
-    with a local hf judge, and qbench export a2 writes the submission file."""
+    with a local hf judge, and qbench export a2 writes the submission file. The data: the demo's
+    LLDescribe-format dataset, read as qbench_a2 reads a converted one (the demo task would judge)."""
     from fixture_models import cached_fixture
 
-    proc = run(str(BIN / "lm_eval"), "--tasks", "qbench_a2_demo",
+    from qbench_tasks.demo.data import ensure_demo_a2_dataset
+
+    metadata = json.dumps({"qbench_data_dir": str(ensure_demo_a2_dataset().parent)})
+    proc = run(str(BIN / "lm_eval"), "--tasks", "qbench_a2", "--metadata", metadata,
                "--model", "hf-multimodal", "--limit", "6", "--log_samples",
                *lm_eval_args(tiny_model, tmp_path / "run"))
     assert "no judge configured" in proc.stderr and "empty_rate" in proc.stdout
-    (samples_file,) = (tmp_path / "run").rglob("samples_qbench_a2_demo_*.jsonl")
+    (samples_file,) = (tmp_path / "run").rglob("samples_qbench_a2_*.jsonl")
     samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
     assert len(samples) == 6 and samples[0]["doc"]["golden_description"]
     # Stand in for a model whose descriptions the fixture judge can score (see fixture_judge.py).
@@ -147,9 +151,10 @@ def test_qbench_convert_a2_reports_a_missing_image(tmp_path):
     assert proc.returncode != 0 and "row 0 (x.jpg): image file" in proc.stderr and "--skip-bad" in proc.stderr
 
 
-def test_killed_generation_run_resumes_mid_way_with_use_cache(signal_model, tmp_path):
+def test_killed_generation_run_resumes_mid_way_with_use_cache(tiny_model, tmp_path):
     """SIGKILL an lm_eval run once its first chunk of A1 answers is stored; the rerun generates
-    only the rest and logs the same answers as a run that was never interrupted."""
+    only the rest and logs the same answers as a run that was never interrupted. The random-weight
+    model, with answers cut at 8 tokens: slow enough to be killed between chunks, quick to rerun."""
     import signal
     import sqlite3
     import time
@@ -158,7 +163,8 @@ def test_killed_generation_run_resumes_mid_way_with_use_cache(signal_model, tmp_
 
     def command(out, *extra):
         return [str(BIN / "lm_eval"), "--tasks", "qbench_a1_demo",
-                "--model", "hf-multimodal", "--log_samples", *lm_eval_args(signal_model, out), *extra]
+                "--model", "hf-multimodal", "--log_samples", "--gen_kwargs", "max_gen_toks=8",
+                *lm_eval_args(tiny_model, out), *extra]
 
     cache = tmp_path / "cache"
     db = tmp_path / "cache_rank0.db"

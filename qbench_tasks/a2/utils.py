@@ -7,6 +7,7 @@ from qbench_tasks.a2.convert import LLDESCRIBE_IDENTITY
 from qbench_tasks.a2.judge import JUDGE_FIELD
 from qbench_tasks.data.lazy_images import load_detached
 from qbench_tasks.data.location import converted_dataset_path
+from qbench_tasks.demo import judge as demo_judge  # noqa: F401 - registers the demo task's judge with lm-eval
 from qbench_tasks.demo.data import ensure_demo_a2_dataset
 from qbench_tasks.judging.spec import JudgeSpec
 from qbench_tasks.prompts import A2_PROMPT
@@ -20,11 +21,14 @@ CONVERT_COMMAND = (
 )
 
 
-def load_lldescribe(demo: bool = False, **metadata):
+def load_lldescribe(demo: bool = False, default_judge: str | None = None, **metadata):
     """``custom_dataset``: the converted LLDescribe (or the demo set), with the run's judge
-    (from --metadata; checked here, before any model call) in every document."""
+    (from --metadata; checked here, before any model call) in every document. ``default_judge``
+    (a task's ``dataset_kwargs``) judges, asked once, where the run names none: the demo's rule judge."""
     settings = read_settings(metadata)
     spec = JudgeSpec.from_settings(settings)
+    if spec is None and default_judge:
+        spec = JudgeSpec(model=default_judge, rounds=1, retries=0)
     if demo:
         path = ensure_demo_a2_dataset()
     else:

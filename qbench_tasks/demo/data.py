@@ -106,24 +106,35 @@ def distort(image: Image.Image, kind: str, severity: float, seed: int = 0) -> Im
 
 class DemoImage(NamedTuple):
     img_path: str
-    image: Image.Image
+    image: Image.Image | None  # None in a recipe (``demo_recipes``)
     mos: float
     source: str  # the scikit-image photo's stem
     kind: str | None  # distortion, None for the undistorted photo
     severity: float
 
 
-def demo_items() -> Iterator[DemoImage]:
-    """Every demo image with its MOS and how it was made, generated deterministically."""
+def demo_recipes() -> Iterator[DemoImage]:
+    """Every demo image's name, MOS and how it is made, without the image itself."""
     for source in DEMO_SOURCES:
-        photo = load_source_photo(source)
         stem = source.rsplit(".", 1)[0]
-        yield DemoImage(f"{stem}_ref.png", photo, demo_mos(0.0), stem, None, 0.0)
+        yield DemoImage(f"{stem}_ref.png", None, demo_mos(0.0), stem, None, 0.0)
         for kind in DISTORTIONS:
             for level, severity in enumerate(DEMO_SEVERITIES, start=1):
-                seed = random.Random(f"{stem}-{kind}-{level}").randrange(1 << 30)
-                image = distort(photo, kind, severity, seed=seed)
-                yield DemoImage(f"{stem}_{kind}{level}.png", image, demo_mos(severity), stem, kind, severity)
+                yield DemoImage(f"{stem}_{kind}{level}.png", None, demo_mos(severity), stem, kind, severity)
+
+
+def demo_items() -> Iterator[DemoImage]:
+    """Every demo image with its MOS and how it was made, generated deterministically."""
+    photos = {source.rsplit(".", 1)[0]: source for source in DEMO_SOURCES}
+    photo = None
+    for recipe in demo_recipes():
+        if recipe.kind is None:
+            photo = load_source_photo(photos[recipe.source])
+            yield recipe._replace(image=photo)
+        else:
+            level = DEMO_SEVERITIES.index(recipe.severity) + 1
+            seed = random.Random(f"{recipe.source}-{recipe.kind}-{level}").randrange(1 << 30)
+            yield recipe._replace(image=distort(photo, recipe.kind, recipe.severity, seed=seed))
 
 
 def _write_demo_images(folder: Path) -> list[DemoImage]:
@@ -270,12 +281,19 @@ DEMO_A2_FACTS = CardFacts(
     ),
     licensing=DEMO_DATABASE.licensing,
 )
-_DEGREES = {0.25: "slightly", 0.5: "moderately", 0.75: "strongly", 1.0: "severely"}
-_DISTORTION_EFFECTS = {
-    "blur": "blurred: edges are soft and fine texture is lost, with no visible noise",
-    "noise": "noisy: grain covers the smooth areas while edges stay sharp",
-    "jpeg": "compressed: blocking and ringing artifacts appear around edges and in flat areas",
+DEGREES = {0.25: "slightly", 0.5: "moderately", 0.75: "strongly", 1.0: "severely"}
+# How a distorted photo "is" (the word the demo judge reads), and what an expert adds about it.
+DISTORTED = {"blur": "blurred", "noise": "noisy", "jpeg": "compressed"}
+UNDISTORTED = "sharp"
+_DISTORTION_DETAILS = {
+    "blur": "edges are soft and fine texture is lost, with no visible noise",
+    "noise": "grain covers the smooth areas while edges stay sharp",
+    "jpeg": "blocking and ringing artifacts appear around edges and in flat areas",
 }
+
+
+def _look(item: DemoImage) -> str:
+    return f"{UNDISTORTED} and clean" if item.kind is None else f"{DEGREES[item.severity]} {DISTORTED[item.kind]}"
 
 
 def demo_golden_description(item: DemoImage) -> str:
@@ -283,11 +301,15 @@ def demo_golden_description(item: DemoImage) -> str:
     subject = DEMO_SUBJECTS[item.source]
     colour = "grey-scale" if item.source in _GREY_SOURCES else "colour"
     if item.kind is None:
-        look = (f"The {colour} photo of the {subject} is sharp and clean, with fine detail and no visible "
-                "noise or compression artifacts.")
+        look = f"{_look(item)}, with fine detail and no visible noise or compression artifacts"
     else:
-        look = f"The {colour} photo of the {subject} is {_DEGREES[item.severity]} {_DISTORTION_EFFECTS[item.kind]}."
-    return f"{look} Overall, its quality is {demo_quality_level(item).lower()}."
+        look = f"{_look(item)}: {_DISTORTION_DETAILS[item.kind]}"
+    return f"The {colour} photo of the {subject} is {look}. Overall, its quality is {demo_quality_level(item).lower()}."
+
+
+def demo_description(item: DemoImage) -> str:
+    """The short description the demo's model is fitted to give of ``item`` (``demo.model``)."""
+    return f"The photo is {_look(item)}. Overall, its quality is {demo_quality_level(item).lower()}."
 
 
 def ensure_demo_a2_dataset() -> Path:
