@@ -88,6 +88,7 @@ def _tokenizer_corpus() -> list[str]:
     lines += [f"{letter}. {letter}) ({letter}) Answer: {letter}" for letter in "ABCD"]
     recipes = list(demo_recipes())
     questions = [demo_question(i, recipe) for i, recipe in enumerate(recipes)] + demo_pair_questions(recipes)
+    # Each question once, behind the pair labels (what counts is that every word occurs).
     lines += [prompts.a1_pair_images("") + prompts.a1_prompt(q["question"], q["candidates"]) for q in questions]
     lines += [prompts.A2_PROMPT, *map(demo_description, recipes)]
     return lines

@@ -40,6 +40,7 @@ class JudgeSpec:
         """Each field checked as its setting is (a spec is also built by ``qbench judge`` and in code)."""
         for field in self.__dataclass_fields__:
             value = getattr(self, field)
+            # None is "unset" where that is the setting's default (chat: auto; cache: the default file).
             if value is not None or _default(field) is not None or field == "model":
                 object.__setattr__(self, field, check_value(f"judge_{field}", value, where=""))
 
