@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from qbench_tasks.demo.model import save_atomically, train_tokenizer
+from qbench_tasks.demo.model import demo_tokenizer, save_atomically
 
 # Marker token -> the judge's whole reply.
 JUDGE_MARKERS = {"<score-0>": "0", "<score-1>": "1", "<score-2>": "2", "<score-none>": "?"}
@@ -36,7 +36,7 @@ def build_keyword_judge(out_dir: str | os.PathLike) -> Path:
     the default reply a smaller constant one, and end-of-text a dominant one right after a reply.
     Every other logit is zero.
     """
-    tokenizer = train_tokenizer()
+    tokenizer = demo_tokenizer()
     tokenizer.add_tokens(list(JUDGE_MARKERS))
     tokenizer.model_max_length = 4096
     config = transformers.LlamaConfig(

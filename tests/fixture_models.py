@@ -15,8 +15,8 @@ from qbench_tasks.demo.model import (
     FIXTURE_VERSION,
     _new_model_and_processor,
     demo_model,
+    demo_tokenizer,
     save_atomically,
-    train_tokenizer,
 )
 
 
@@ -30,7 +30,7 @@ def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0, **geometry) -> P
 def build_tiny_clip(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     """Random-weight tiny CLIP (32-pixel images) with the local tokenizer, for ``clip-iqa``."""
     torch.manual_seed(seed)
-    tokenizer = train_tokenizer()
+    tokenizer = demo_tokenizer()
     config = transformers.CLIPConfig(
         text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=2, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,

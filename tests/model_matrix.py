@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from qbench_tasks.demo.model import save_atomically, train_tokenizer
+from qbench_tasks.demo.model import demo_tokenizer, save_atomically
 
 TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=2048)
@@ -36,7 +36,7 @@ def chat_template(image_text: str, bos: str = "") -> str:
 def tokenizer_with(*special: str, **named: str) -> transformers.PreTrainedTokenizerFast:
     """The fixtures' locally trained tokenizer plus the family's special tokens; ``named`` ones
     also become tokenizer attributes (e.g. Gemma3's ``boi_token``), as the family's tokenizer has."""
-    tokenizer = train_tokenizer()
+    tokenizer = demo_tokenizer()
     tokenizer.add_special_tokens({"additional_special_tokens": [*special, *named.values()]})
     if named:
         tokenizer = transformers.PreTrainedTokenizerFast(

@@ -1,12 +1,12 @@
 import transformers
 from PIL import Image
 
-from qbench_tasks.demo.model import IMAGE_SIZE, PATCH_SIZE, train_tokenizer
+from qbench_tasks.demo.model import IMAGE_SIZE, PATCH_SIZE, demo_tokenizer
 from qbench_tasks.prompts import A3_CHOICE_WORDS
 
 
 def test_tokenizer_keeps_choice_words_and_image_token_whole():
-    tok = train_tokenizer()
+    tok = demo_tokenizer()
     for word in A3_CHOICE_WORDS:
         assert len(tok(" " + word, add_special_tokens=False)["input_ids"]) == 1
     ids = tok("<image>Rate the quality of the image.", add_special_tokens=False)["input_ids"]

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import yaml
 
-from qbench_tasks.data.parquet import recover_interrupted
-
 logger = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "QBENCH_DATA_DIR"
@@ -55,6 +53,10 @@ def configured_data_dir(settings: Mapping) -> Path | None:
 def converted_dataset_path(task: str, identity: str, settings: Mapping, convert_command: str) -> Path:
     """``<data dir>/<name>`` for ``identity`` ``<benchmark>/<name>``, checked to hold that
     converted dataset; ``convert_command`` (with DATA_DIR in it) says how to make it."""
+    # Here, not at the top: the prompts import this module, and bench/gpu_a3.py runs where
+    # `datasets` (which parquet needs) is not installed.
+    from qbench_tasks.data.parquet import recover_interrupted
+
     name = identity.split("/", 1)[1]
     data_dir = configured_data_dir(settings)
     if data_dir is None:

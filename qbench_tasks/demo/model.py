@@ -31,18 +31,16 @@ from typing import NamedTuple
 
 import torch
 import transformers
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from qbench_tasks import prompts
 from qbench_tasks.data.location import cache_dir
 from qbench_tasks.data.parquet import replace_dir
 from qbench_tasks.demo.data import demo_description, demo_pair_questions, demo_question, demo_recipes
+from qbench_tasks.demo.tokenizer import IMAGE_TOKEN, base_corpus, train_tokenizer
 
 # Bump when the architecture, corpus or training recipe changes: cached builds are keyed by it.
 FIXTURE_VERSION = "2"
 
-IMAGE_TOKEN = "<image>"
-SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", IMAGE_TOKEN]
 IMAGE_SIZE = 128
 PATCH_SIZE = 16
 # Vision width: one channel per 2-D DCT coefficient of a patch, plus a +c / -c channel pair.
@@ -65,63 +63,19 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ ' ASSISTANT:' }}{% endif %}"
 )
 
-_QUALITY_WORDS = ["good", "poor", "high", "low", "excellent", "bad", "fair", "fine", "average"]
-_LOW_LEVEL_WORDS = [
-    "blur", "noise", "exposure", "artifact", "color", "lighting", "focus", "composition",
-    "sharp", "clear", "dark", "bright", "compression", "distortion", "image", "photo",
-]
-
-
 def _tokenizer_corpus() -> list[str]:
-    """Sentences in the register the fixtures will see: the Q-Bench prompts and answers, and the
-    demo's questions and descriptions (so that the demo's contexts stay short)."""
-    lines = [
-        prompts.A3_PROMPT,
-        f"{prompts.A3_ANSWER_PREFIX} good.",
-        "USER: Rate the quality of the image. ASSISTANT: The answer is",
-    ]
-    for word in _QUALITY_WORDS:
-        lines.append(f"{prompts.A3_ANSWER_PREFIX} {word}.")
-        lines.append(f"The {word} image has {word} quality and {word} clarity.")
-    for word in _LOW_LEVEL_WORDS:
-        lines.append(f"Is there {word} in the image? Yes, the {word} is visible. No {word}.")
-    lines += [f"{letter}. {letter}) ({letter}) Answer: {letter}" for letter in "ABCD"]
+    """The tokenizer's base corpus plus the demo's questions and descriptions (so that the demo's
+    contexts stay short)."""
     recipes = list(demo_recipes())
     questions = [demo_question(i, recipe) for i, recipe in enumerate(recipes)] + demo_pair_questions(recipes)
     # Each question once, behind the pair labels (what counts is that every word occurs).
-    lines += [prompts.a1_pair_images("") + prompts.a1_prompt(q["question"], q["candidates"]) for q in questions]
-    lines += [prompts.A2_PROMPT, *map(demo_description, recipes)]
-    return lines
+    lines = [prompts.a1_pair_images("") + prompts.a1_prompt(q["question"], q["candidates"]) for q in questions]
+    return [*base_corpus(), *lines, prompts.A2_PROMPT, *map(demo_description, recipes)]
 
 
-def train_tokenizer(vocab_size: int = 1024) -> transformers.PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer (GPT-2/LLaMA-3 style) trained on the built-in corpus."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_tokenizer_corpus(), trainer)
-    bos_id = tok.token_to_id("<s>")
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
-    )
-    fast = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        model_max_length=512,
-    )
-    for word in prompts.A3_CHOICE_WORDS:
-        ids = fast(" " + word, add_special_tokens=False)["input_ids"]
-        if len(ids) != 1:
-            raise RuntimeError(f"fixture tokenizer splits ' {word}' into {ids}; A3 needs one token")
-    return fast
+def demo_tokenizer() -> transformers.PreTrainedTokenizerFast:
+    """The tokenizer of the demo's model and of the tests' fixtures."""
+    return train_tokenizer(_tokenizer_corpus())
 
 
 def _processor(tokenizer, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE) -> transformers.LlavaProcessor:
@@ -174,7 +128,7 @@ def _new_model_and_processor(seed: int, image_size: int = IMAGE_SIZE, patch_size
     """The fixture architecture with random weights; other image geometries for the benchmarks
     (336 pixels, patch 14: LLaVA-1.5's 576 image tokens)."""
     torch.manual_seed(seed)
-    tokenizer = train_tokenizer()
+    tokenizer = demo_tokenizer()
     config = _config(tokenizer, image_size, patch_size)
     tokenizer.model_max_length = config.text_config.max_position_embeddings
     model = transformers.LlavaForConditionalGeneration(config)
