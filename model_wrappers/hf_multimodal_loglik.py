@@ -13,9 +13,9 @@ How a request is scored: requests that share their images, their context and eve
 continuation token but the last share one row of one forward pass (for A3, the " good" and
 " poor" continuations of an image are one row). Rows are batched with lm-eval's ``Collator``;
 the processor expands each context's image placeholder into the model's image tokens and
-batches the pixel inputs, the shared continuation tokens are appended after the *expanded*
-context, and rows are right-padded so every position keeps the position id it has at batch
-size 1.
+batches the pixel inputs, each row's expanded context is read where the processor put it
+(left or right padding), the shared continuation tokens are appended after it, and rows are
+laid out again right-padded so every position keeps the position id it has at batch size 1.
 """
 
 from __future__ import annotations
@@ -219,12 +219,31 @@ def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
     return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
+def _token_spans(context_mask: torch.Tensor) -> list[slice]:
+    """Where each row's tokens are in the processor's batch: one run of attended positions, at
+    the end (left padding: Fuyu pads so whatever the tokenizer says) or at the start. A row whose
+    tokens are not one run cannot be read, and is refused rather than scored wrong."""
+    spans = []
+    for i, row in enumerate(context_mask.bool()):
+        kept = row.nonzero().flatten()
+        first, last = (int(kept[0]), int(kept[-1])) if len(kept) else (0, -1)
+        if len(kept) == 0 or last - first + 1 != len(kept) or (first > 0 and last < len(row) - 1):
+            raise ValueError(
+                f"the processor's attention mask for batch row {i} is not one run of tokens at either end "
+                f"({row.int().tolist()}): its padding cannot be read, so the batch is not scored; use --batch_size 1")
+        spans.append(slice(first, last + 1))
+    return spans
+
+
 def _score_batch(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tuple[float, bool]]]:
     """One forward pass over ``rows`` (``encoding``: their ``_encode_unit``); per row,
-    (log-likelihood, is-greedy) per member."""
+    (log-likelihood, is-greedy) per member. Each row's context is read where the processor put
+    it (``_token_spans``) and laid out again padded on the right, followed by its shared
+    continuation tokens, so that every token keeps the position it has at batch size 1."""
     tokenizer = lm.tokenizer
     context_ids, context_mask = encoding.pop("input_ids"), encoding.pop("attention_mask")
-    context_lens = context_mask.sum(dim=1).tolist()  # right padding: expanded context lengths
+    spans = _token_spans(context_mask)
+    context_lens = [span.stop - span.start for span in spans]
     lengths = [n + len(row.shared_continuation) for n, row in zip(context_lens, rows)]
     if max(lengths) > lm.max_length:
         raise ValueError(
@@ -237,13 +256,13 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tu
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     per_token = _per_token_outputs(encoding, context_ids.shape)
     extended = {k: v.new_zeros((len(rows), width) + v.shape[2:]) for k, v in per_token.items()}
-    for i, (row, n) in enumerate(zip(rows, context_lens)):
-        input_ids[i, :n] = context_ids[i, :n]
+    for i, (row, span, n) in enumerate(zip(rows, spans, context_lens)):
+        input_ids[i, :n] = context_ids[i, span]
         input_ids[i, n : lengths[i]] = torch.tensor(row.shared_continuation, dtype=torch.long)
         attention_mask[i, : lengths[i]] = 1
         for k, v in per_token.items():
-            extended[k][i, :n] = v[i, :n]
-            extended[k][i, n : lengths[i]] = _appended_token_value(lm, k, v[i, n - 1])
+            extended[k][i, :n] = v[i, span]
+            extended[k][i, n : lengths[i]] = _appended_token_value(lm, k, v[i, span.stop - 1])
 
     model_inputs = {
         k: v.to(lm.device, lm.model.dtype) if v.is_floating_point() else v.to(lm.device)

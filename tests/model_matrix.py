@@ -9,6 +9,7 @@ padding), which does not depend on size.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -243,6 +244,44 @@ def kosmos2():
     return transformers.Kosmos2ForConditionalGeneration(config), processor
 
 
+def _sentencepiece_like_tokenizer(*pieces: str) -> transformers.PreTrainedTokenizerFast:
+    """A tokenizer that writes "▁" before every text, as a SentencePiece tokenizer does, with
+    ``pieces`` as ordinary one-token words (Fuyu's processor drops the first token of its image
+    tokens, the "▁" its real tokenizer puts there)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    from qbench_tasks.demo.model import _tokenizer_corpus
+    from qbench_tasks.demo.tokenizer import SPECIAL_TOKENS
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.Prepend("▁")
+    words = "|".join(map(re.escape, ("▁", *pieces)))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(words), "isolated"), pre_tokenizers.Split(Regex(r"\s?\S+"), "isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    corpus = _tokenizer_corpus() + ["▁" + "".join(pieces)] * 100
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=1024, special_tokens=SPECIAL_TOKENS,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                                pad_token="<pad>", model_max_length=2048)
+
+
+def fuyu():
+    """Fuyu: its processor pads a batch on the left, whatever the tokenizer's padding side says."""
+    tok = _sentencepiece_like_tokenizer("|SPEAKER|", "|NEWLINE|", "<0x04>")
+    processor = transformers.FuyuProcessor(
+        image_processor=transformers.FuyuImageProcessor(size={"height": 32, "width": 48},
+                                                        patch_size={"height": 8, "width": 8}),
+        tokenizer=tok)
+    config = transformers.FuyuConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, model_type="persimmon"),
+        patch_size=8, image_size=48, image_token_id=tok.convert_tokens_to_ids("|SPEAKER|"))
+    return transformers.FuyuForCausalLM(config), processor
+
+
 # name -> builder returning (model, processor); the tests' matrix.
 BUILDERS: dict[str, Callable] = {
     "llava_next": llava_next,
@@ -256,6 +295,7 @@ BUILDERS: dict[str, Callable] = {
     "instructblip": instructblip,
     "kosmos2": kosmos2,
     "instructblip_flan_t5": lambda: instructblip(flan_t5=True),
+    "fuyu": fuyu,
 }
 
 

@@ -32,8 +32,9 @@ MARKERS = {
     "idefics": "",
     "instructblip": "",
     "kosmos2": "",
+    "fuyu": "",
 }
-NO_CHAT_TEMPLATE = {"paligemma", "idefics", "instructblip", "kosmos2"}  # families released without one
+NO_CHAT_TEMPLATE = {"paligemma", "idefics", "instructblip", "kosmos2", "fuyu"}  # families released without one
 # lm-eval 0.4.13 refuses a model whose config names no image token unless given one (then unused).
 MODEL_ARGS = {"idefics": "image_string=<image>", "kosmos2": "image_string=<image>"}
 # Compared in float32 (to 1e-4): Kosmos-2's text model overflows its masks in float64.
@@ -50,7 +51,15 @@ def direct_loglikelihood(model, processor, context, continuation, image, marker)
     if n_spaces:  # lm-eval moves a context's trailing spaces to the continuation
         context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
     prefix = processor(text=[context], images=image, return_tensors="pt")["input_ids"].shape[1]
-    if isinstance(processor, transformers.PaliGemmaProcessor):  # the answer is PaliGemma's suffix
+    if isinstance(processor, transformers.FuyuProcessor):  # it ends every prompt with its own answer token
+        whole = processor(text=[context], images=image, return_tensors="pt")
+        tokenizer = processor.tokenizer
+        text_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+        appended = tokenizer(context + continuation, add_special_tokens=False)["input_ids"][len(text_ids):]
+        whole["input_ids"] = torch.cat([whole["input_ids"], torch.tensor([appended])], dim=1)
+        whole["attention_mask"] = torch.ones_like(whole["input_ids"])
+        end = whole["input_ids"].shape[1]
+    elif isinstance(processor, transformers.PaliGemmaProcessor):  # the answer is PaliGemma's suffix
         whole = processor(text=[context], images=image, suffix=[continuation], return_tensors="pt")
         del whole["labels"]
         end = whole["input_ids"].shape[1] - 1  # the suffix ends with eos
@@ -129,6 +138,38 @@ def test_full_forward_path_equals_a_direct_forward(family_model, name, monkeypat
     for context, continuation, image, loglik in logged_requests(results):
         expected = direct_loglikelihood(model, processor, context, continuation, image, MARKERS[name])
         assert loglik == pytest.approx(expected, abs=1e-6), (context, continuation)
+
+
+def test_batches_padded_on_the_left_score_as_batch_1(family_model, monkeypatch):
+    """The class behind Fuyu (a processor that pads on the left whatever its tokenizer says):
+    LLaVA's processor made to pad on the left gives the same log-likelihoods at batch 4 as at 1."""
+    import model_wrappers.hf_multimodal_loglik as loglik_module
+
+    private_processor = loglik_module._private_processor
+
+    def padding_on_the_left(lm):
+        processor = private_processor(lm)
+        processor.tokenizer.padding_side = "left"
+        return processor
+
+    path = family_model("llava")
+    one = run_lm_eval(TASKS, path, batch_size=1, limit=DOCS)
+    monkeypatch.setattr(loglik_module, "_private_processor", padding_on_the_left)
+    four = run_lm_eval(TASKS, path, batch_size=4, limit=DOCS)
+    for task in TASKS:
+        for a, b in zip(one["samples"][task], four["samples"][task]):
+            assert [r[0] for r in a["filtered_resps"]] == pytest.approx([r[0] for r in b["filtered_resps"]], abs=1e-4)
+
+
+def test_a_batch_whose_padding_cannot_be_read_is_refused():
+    from model_wrappers.hf_multimodal_loglik import _token_spans
+
+    assert _token_spans(torch.tensor([[0, 0, 1, 1], [1, 1, 0, 0], [1, 1, 1, 1]])) == [
+        slice(2, 4), slice(0, 2), slice(0, 4)]
+    with pytest.raises(ValueError, match="batch row 1 is not one run of tokens"):
+        _token_spans(torch.tensor([[1, 1, 1, 1], [0, 1, 1, 0]]))
+    with pytest.raises(ValueError, match="batch row 0 is not one run"):
+        _token_spans(torch.tensor([[1, 0, 1, 1]]))
 
 
 def test_the_run_log_says_how_the_a3_choice_words_tokenise(family_model, caplog):
