@@ -9,7 +9,8 @@ calls when it loads (lm-eval builds the model before it loads tasks, but asks th
   chunk (``resumable_generation``);
 * ``--use_cache`` keys for images left on disk, hashed by content (``qbench_tasks.data.lazy_images``);
 * standard errors of Q-Bench's aggregations (``aggregation_stderr``);
-* no credentials in results and samples files (``redaction``).
+* no credentials in results and samples files (``redaction``);
+* no generic hint in the log for Q-Bench tasks (``_QBenchTaskHintFilter``, here).
 
 Each patch steps aside (and says so in the log) on an lm-eval outside the releases it was written
 for, or where lm-eval does the job itself.
@@ -38,6 +39,28 @@ def hooks_apply(hook: str) -> bool:
     return False
 
 
+# Names of the tasks this distribution ships (Q-Bench, Q-Bench+ and their demos).
+QBENCH_TASK_PREFIXES = ("qbench_", "qbench2_")
+# lm-eval's hint, logged for every task whose data comes from a custom_dataset function.
+CUSTOM_KWARGS_HINT = ": Custom kwargs can be passed to `--metadata`"
+
+
+class _QBenchTaskHintFilter(logging.Filter):
+    """Drops lm-eval's custom-dataset hint for Q-Bench tasks: it asks for no action (every key
+    Q-Bench reads is declared, documented and checked: ``qbench settings``), and it came once per
+    task, a dozen lines in a clean demo run. Other tasks keep it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith(QBENCH_TASK_PREFIXES) and CUSTOM_KWARGS_HINT in message.split("\n", 1)[0])
+
+
+def _install_hint_filter() -> None:
+    task_log = logging.getLogger("lm_eval.api.task")
+    if hooks_apply("the task hint filter") and not any(isinstance(f, _QBenchTaskHintFilter) for f in task_log.filters):
+        task_log.addFilter(_QBenchTaskHintFilter())
+
+
 def install_lm_eval_hooks() -> None:
     """Install every Q-Bench patch on lm-eval (each once; idempotent)."""
     from model_wrappers.aggregation_stderr import install_aggregation_stderr_hook
@@ -51,3 +74,4 @@ def install_lm_eval_hooks() -> None:
     install_cache_key_hook()
     install_aggregation_stderr_hook()
     install_redaction_hook()
+    _install_hint_filter()

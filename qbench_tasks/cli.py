@@ -112,7 +112,8 @@ def _demo(args: argparse.Namespace) -> None:
     run_lm_eval(
         [
             "--model", "hf-multimodal",
-            "--model_args", f"pretrained={model_dir}",
+            # backend: hf-multimodal cannot tell a LLaVA's kind from its config, and says so unasked
+            "--model_args", f"pretrained={model_dir},backend=causal",
             "--tasks", DEMO_TASKS,
             "--device", "cpu",
             "--batch_size", str(args.batch_size),

@@ -1,6 +1,8 @@
 """The offline demo: every row of its table shows the part working, and the rule judge behind
 its A2 row reads the demo's descriptions by its stated rules."""
 
+import re
+
 import pytest
 from conftest import run_lm_eval
 
@@ -9,24 +11,47 @@ from qbench_tasks.demo.data import demo_description, demo_golden_description, de
 from qbench_tasks.demo.judge import NO_SCORE, describes, reply, score
 from qbench_tasks.prompts import A2_JUDGE_QUESTIONS, a2_judge_question, judge_flat_prompt
 
+# How far a fresh run may be from the README's rows: the demo's build is not bit-identical across
+# CPUs (docs/tasks.md, "The demo"), its figures are, to this.
+DEMO_TOLERANCE = 0.01
+
 
 @pytest.fixture(scope="module")
 def demo_run(signal_model):
     return run_lm_eval(["qbench_demo"], signal_model, batch_size=8)
 
 
-def test_the_demo_table_has_signal_in_every_row(demo_run):
-    """The demo model is fitted to the demo (it proves plumbing, not skill): each task's documents
-    must reach it with their own images and prompts for these figures to come out."""
-    results = demo_run["results"]
-    for task in ("qbench_a1_demo", "qbench2_a1_demo"):
-        assert results[task]["acc,none"] > 0.85 and results[task]["unparsed_rate,none"] == 0
-    for task in ("qbench_a1_demo_mc", "qbench2_a1_demo_mc"):
-        assert results[task]["acc,none"] > 0.9
-    a2 = results["qbench_a2_demo"]
-    assert a2["judge_invalid_rate,judge"] == 0 and a2["empty_rate,judge"] == 0
-    assert a2["completeness,judge"] > 1.5 and a2["precision,judge"] > 1.5 and a2["relevance,judge"] == 2
-    assert results["qbench_a3_demo"]["srcc,none"] > 0.9 and results["qbench_a3_demo"]["plcc,none"] > 0.8
+@pytest.fixture(scope="module")
+def demo_chat_run(signal_model):
+    return run_lm_eval(["qbench_demo"], signal_model, batch_size=8, apply_chat_template=True)
+
+
+def readme_demo_rows() -> dict[tuple[str, str], tuple[float, float]]:
+    """(task, metric) -> (plain prompt, chat template) from the README's demo table."""
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("<!-- demo-figures:", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| `(\w+)` \| ([\d.]+) \| ([\d.]+) \|$", table, re.M)
+    return {(task, metric): (float(plain), float(chat)) for task, metric, plain, chat in rows}
+
+
+def test_the_readme_states_the_demo_figures():
+    rows = readme_demo_rows()
+    assert {task for task, _ in rows} == {"qbench_a1_demo", "qbench_a1_demo_mc", "qbench2_a1_demo",
+                                          "qbench2_a1_demo_mc", "qbench_a2_demo", "qbench_a3_demo"}
+    assert len(rows) >= 15
+
+
+@pytest.mark.parametrize("style", ["plain prompt", "chat template"])
+def test_the_demo_gives_the_readmes_figures(request, style):
+    """The README's demo rows are what `make demo` prints here, under both prompt styles: the
+    demo model answers under the chat template too (it was fitted on both renderings)."""
+    results = request.getfixturevalue("demo_run" if style == "plain prompt" else "demo_chat_run")["results"]
+    column = 0 if style == "plain prompt" else 1
+    for (task, metric), values in readme_demo_rows().items():
+        key = f"{metric},{'judge' if task == 'qbench_a2_demo' else 'none'}"
+        assert results[task][key] == pytest.approx(values[column], abs=DEMO_TOLERANCE), (task, metric)
 
 
 def test_the_demo_a1_answers_follow_the_images_not_the_question_text(demo_run):
