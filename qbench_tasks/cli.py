@@ -140,17 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = convert.add_subparsers(dest="kind", required=True, metavar="KIND")
     a1 = kinds.add_parser("a1", help="LLVisionQA: a split's label JSON + image folder")
     a1.add_argument("--split", required=True, choices=SPLITS)
-    a1pair = kinds.add_parser("a1pair", help="Q-Bench+ image pairs: a split's release-style label JSON + image folder")
+    a1pair = kinds.add_parser("a1pair", help="Q-Bench+ image pairs: release label file (JSON Lines) + release folder")
     a1pair.add_argument("--split", required=True, choices=SPLITS)
     a2 = kinds.add_parser("a2", help="LLDescribe: image folder (+ golden descriptions, if you have them)")
     a2.add_argument("--golden", help='JSON list of {"img_path", "golden_description"}; its rows become the dataset')
     a3 = kinds.add_parser("a3", help="an A3 IQA database: label JSON + image folder")
     a3.add_argument("--database", required=True, choices=list(A3_DATABASES))
-    for kind, example in ((a1, "llvisionqa_dev.json"), (a1pair, "a JSON list with two-image img_path"),
+    for kind, example in ((a1, "llvisionqa_dev.json"), (a1pair, "q-bench2-a1-dev.jsonl"),
                           (a3, "koniq.json")):
         kind.add_argument("--labels", required=True, help=f"official label file, e.g. {example}")
     for kind, written in ((a1, "llvisionqa"), (a1pair, "llvisionqa_pairs"), (a2, "lldescribe"), (a3, "<database>")):
-        kind.add_argument("--images", required=True, help="folder holding the images (img_path is relative to it)")
+        kind.add_argument("--images", required=True, help=(
+            "the release folder holding all_single_images/ (a pair's img_path names its two images there)"
+            if kind is a1pair else "folder holding the images (img_path is relative to it)"))
         kind.add_argument("--out", required=True, help=f"data directory; writes OUT/{written}/")
         kind.add_argument(
             "--skip-bad", action="store_true",

@@ -50,6 +50,15 @@ def a1_pair_images(placeholder: str) -> str:
     return "".join(f"{label} {placeholder}\n" for label in A1_PAIR_IMAGE_LABELS)
 
 
+# Q-Bench+ pairs for models that take one image: the pair joined side by side (qbench2_*_concat).
+A1_PAIR_SIDE_BY_SIDE = "The first image is on the left, the second image on the right."
+
+
+def a1_pair_side_by_side(placeholder: str) -> str:
+    """The line that shows a pair joined side by side as one ``placeholder``."""
+    return f"{placeholder}{A1_PAIR_SIDE_BY_SIDE}\n"
+
+
 # Opt-in judge-assisted matching (--metadata a1_judge): an answer the rules cannot read goes to
 # the run's judge (judge_model, ...), which names the option it chooses, or none.
 A1_JUDGE_SYSTEM = "You match a model's answer to the options of a multiple-choice question."

@@ -22,10 +22,23 @@ from qbench_tasks.demo.data import demo_items, demo_pair_questions, ensure_demo_
 from qbench_tasks.qbench2 import pairs
 from qbench_tasks.qbench2.convert import PAIR_FEATURES, convert_a1pair
 
-NAMES = ["a.png", "b.png", "c.png"]
-GOOD = {"img_path": ["a.png", "b.png"], "question": "Which image is blurrier?",
+# The release's layout (q-future/q-bench2): JSON Lines; img_path is ONE name, with a Windows
+# separator, for the side-by-side image of two singles kept in all_single_images/. This name and
+# the (type, concern, question) triples below are quoted from published rows
+# (q-bench2-a1-dev.jsonl and the Q-Bench2-HF viewer); candidates and answers are made up.
+PUBLISHED_PAIR = "llvisionqa_compare_dev\\00079.jpg_cat_09769.jpg.jpg"
+PUBLISHED_QUESTIONS = [
+    (2, 0, "Compared to the first image, how is the clarity of the second image?", ("compare", "distortion")),
+    (1, 0, "Which image has more severe overexposure?", ("compare", "distortion")),
+    (0, 1, "Are both of these images very blurry?", ("joint", "distortion")),
+    (1, 1, "Neither of the following two images has any distortion?", ("joint", "distortion")),
+    (2, 2, "Compared to the first image, how real is the second image?", ("compare", "other")),
+    (2, 2, "How does the composition of the second image compare to the first image?", ("compare", "other")),
+]
+SINGLES = ["00079.jpg", "09769.jpg", "00100.jpg"]
+GOOD = {"type": 1, "concern": 0, "question": "Which image has more severe overexposure?", "img_path": PUBLISHED_PAIR,
         "candidates": ["The first image", "The second image"], "correct_ans": "The second image",
-        "type": 1, "concern": 0}
+        "correct_choice": "B"}
 
 
 @pytest.fixture(scope="module")
@@ -33,52 +46,92 @@ def demo_pairs():
     return ensure_demo_pair_dataset()
 
 
-def test_release_style_labels_convert_to_the_hub_layout(tmp_path):
-    write_images(tmp_path / "images", NAMES)
-    dev = [GOOD, {**GOOD, "img_path": ["c.png", "a.png"], "question": "Are both images noisy?",
-                  "candidates": ["Yes", "No", "Maybe"], "correct_ans": "No", "type": 0, "concern": 2, "id": "q7"}]
-    test = [{key: value for key, value in row.items() if key != "correct_ans"} for row in dev]
-    convert_a1pair(write_labels(tmp_path / "dev.json", dev), tmp_path / "images", "dev", tmp_path / "data")
-    convert_a1pair(write_labels(tmp_path / "test.json", test), tmp_path / "images", "test", tmp_path / "data")
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def release_folder(tmp_path):
+    """A release-shaped folder: the single images in all_single_images/."""
+    write_images(tmp_path / "release" / pairs.SINGLES_FOLDER, SINGLES)
+    return tmp_path / "release"
+
+
+@pytest.mark.parametrize("type_, concern, question, categories", PUBLISHED_QUESTIONS)
+def test_concern_codes_count_as_the_published_rows_read(type_, concern, question, categories):
+    assert pairs.CONCERN_CATEGORIES[concern] == categories
+
+
+def test_the_published_pair_name_stands_for_two_single_images():
+    assert pairs.single_images(PUBLISHED_PAIR) == ("00079.jpg", "09769.jpg")
+    assert pairs.single_images(pairs.pair_name("00079.jpg", "09769.jpg", "dev")) == ("00079.jpg", "09769.jpg")
+    with pytest.raises(ValueError, match="not a release pair name"):
+        pairs.single_images("llvisionqa_compare_dev\\00079.jpg")
+
+
+def test_the_release_converts_as_published(tmp_path):
+    """q-bench2-a1-dev.jsonl / -test.jsonl as published: both single images found, the published
+    name kept (so the export writes what the authors expect), codes read as the rows mean them."""
+    release = release_folder(tmp_path)
+    other = "llvisionqa_compare_dev\\00100.jpg_cat_00079.jpg.jpg"
+    dev = [{**GOOD, "type": type_, "concern": concern, "question": question,
+            "img_path": PUBLISHED_PAIR if i % 2 == 0 else other}
+           for i, (type_, concern, question, _) in enumerate(PUBLISHED_QUESTIONS)]
+    test = [{k: v for k, v in row.items() if k not in ("correct_ans", "correct_choice")} for row in dev]
+    convert_a1pair(write_jsonl(tmp_path / "q-bench2-a1-dev.jsonl", dev), release, "dev", tmp_path / "data")
+    convert_a1pair(write_jsonl(tmp_path / "q-bench2-a1-test.jsonl", test), release, "test", tmp_path / "data")
 
     folder = tmp_path / "data" / pairs.DATASET_NAME
     loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache"))
-    assert loaded["dev"].features == PAIR_FEATURES and loaded["test"].num_rows == 2
-    first, second = loaded["dev"]
-    assert first["id"] == "0" and second["id"] == "q7"
+    assert loaded["dev"].features == PAIR_FEATURES and loaded["test"].num_rows == len(PUBLISHED_QUESTIONS)
+    first, second = loaded["dev"][0], loaded["dev"][1]
+    assert first["img_path"] == PUBLISHED_PAIR and second["img_path"] == other
+    # write_images sizes images by their index in SINGLES: 00079 (16, 12), 09769 (17, 13), 00100 (18, 14)
+    assert (first["image1"].size, first["image2"].size) == ((16, 12), (17, 13))
+    assert (second["image1"].size, second["image2"].size) == ((18, 14), (16, 12))
     assert [first[f"option{i}"] for i in range(4)] == ["The first image", "The second image", "N/A", "N/A"]
-    assert (first["correct_choice"], second["correct_choice"]) == ("B", "B")
-    assert loaded["test"]["correct_choice"] == [None, None]
-    assert (second["question_type"], second["question_concern"], second["img_path"]) == (0, 2, ["c.png", "a.png"])
-    assert second["image1"].size == (16 + 2, 12 + 2) and second["image2"].size == (16, 12)  # c.png, a.png
+    assert loaded["dev"]["correct_choice"] == ["B"] * len(PUBLISHED_QUESTIONS)
+    assert loaded["test"]["correct_choice"] == [None] * len(PUBLISHED_QUESTIONS)
+    assert loaded["dev"]["question_concern"] == [concern for _, concern, _, _ in PUBLISHED_QUESTIONS]
     assert recorded_identity(folder) == pairs.IDENTITY
 
 
+def test_a_json_list_and_a_folder_of_singles_convert_too(tmp_path):
+    release = release_folder(tmp_path)
+    labels = write_labels(tmp_path / "dev.json", [GOOD])
+    report = convert_a1pair(labels, release / pairs.SINGLES_FOLDER, "dev", tmp_path / "data")
+    assert report.written == 1
+
+
 @pytest.mark.parametrize("row, problem", [
-    ({"img_path": "a.png"}, "'img_path' must be a list of two image paths"),
-    ({"img_path": ["a.png", "b.png", "c.png"]}, "'img_path' must be a list of two image paths"),
+    ({"img_path": "00079.jpg"}, "img_path '00079.jpg' is not a release pair name"),
+    ({"img_path": ["00079.jpg", "09769.jpg"]}, "'img_path' missing or not a str"),
     ({"concern": 4}, r"unknown concern 4 \(expected one of \[0, 1, 2, 3\]\)"),
     ({"type": True}, "unknown type True"),
     ({"correct_ans": "The third image"}, "correct_ans 'The third image' is not among the candidates"),
     ({"candidates": ["Yes"], "correct_ans": "Yes"}, "1 candidates"),
 ])
 def test_malformed_pair_rows_are_refused_with_row_named(row, problem, tmp_path):
-    write_images(tmp_path / "images", NAMES)
-    labels = write_labels(tmp_path / "labels.json", [GOOD, {**GOOD, "question": "Other?", **row}])
-    with pytest.raises(ConversionError, match=rf"labels.json: row 1.*: {problem}"):
-        convert_a1pair(labels, tmp_path / "images", "dev", tmp_path / "data")
+    labels = write_jsonl(tmp_path / "labels.jsonl", [GOOD, {**GOOD, "question": "Other?", **row}])
+    with pytest.raises(ConversionError, match=rf"labels.jsonl: row 1.*: {problem}"):
+        convert_a1pair(labels, release_folder(tmp_path), "dev", tmp_path / "data")
 
 
-def test_the_same_question_on_the_same_pair_twice_and_a_missing_second_image_are_named(tmp_path):
-    write_images(tmp_path / "images", NAMES)
-    twice = write_labels(tmp_path / "twice.json", [GOOD, {**GOOD, "img_path": ["./a.png", "b.png"]}])
+def test_a_broken_line_and_a_missing_single_image_are_named(tmp_path):
+    release = release_folder(tmp_path)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD)[:-5] + "\n")
+    with pytest.raises(ConversionError, match=r"broken.jsonl: not a JSON file: line 2 is not JSON"):
+        convert_a1pair(broken, release, "dev", tmp_path / "data")
+    twice = write_jsonl(tmp_path / "twice.jsonl", [GOOD, GOOD])
     with pytest.raises(ConversionError, match="row 1 .*question on this img_path pair already given in row 0"):
-        convert_a1pair(twice, tmp_path / "images", "dev", tmp_path / "data")
-    missing = write_labels(tmp_path / "missing.json", [GOOD, {**GOOD, "img_path": ["a.png", "gone.png"]}])
-    with pytest.raises(ConversionError, match=r"row 1 \(gone.png\): .*--skip-bad"):
-        convert_a1pair(missing, tmp_path / "images", "dev", tmp_path / "data")
-    report = convert_a1pair(missing, tmp_path / "images", "dev", tmp_path / "data", skip_bad=True)
-    assert report.written == 1 and "row 1 (gone.png)" in report.skipped[0]
+        convert_a1pair(twice, release, "dev", tmp_path / "data")
+    gone = {**GOOD, "img_path": "llvisionqa_compare_dev\\00079.jpg_cat_gone.jpg.jpg"}
+    missing = write_jsonl(tmp_path / "missing.jsonl", [GOOD, gone])
+    with pytest.raises(ConversionError, match=r"row 1 \(all_single_images/gone.jpg\): .*--skip-bad"):
+        convert_a1pair(missing, release, "dev", tmp_path / "data")
+    report = convert_a1pair(missing, release, "dev", tmp_path / "data", skip_bad=True)
+    assert report.written == 1 and "row 1 (all_single_images/gone.jpg)" in report.skipped[0]
 
 
 def hub_layout(data: datasets.DatasetDict) -> datasets.DatasetDict:
@@ -124,7 +177,7 @@ def test_accuracy_by_type_and_concern_category(demo_pairs):
     assert results["acc,none"] == pytest.approx(share(lambda q: True))
     for code, name in {0: "yes_or_no", 1: "what", 2: "how"}.items():
         assert results[f"acc_{name},none"] == pytest.approx(share(lambda q: q["type"] == code))
-    for category, codes in {"compare": (0, 1), "joint": (2, 3), "distortion": (0, 2), "other": (1, 3)}.items():
+    for category, codes in {"compare": (0, 2), "joint": (1, 3), "distortion": (0, 1), "other": (2, 3)}.items():
         assert results[f"acc_{category},none"] == pytest.approx(share(lambda q: q["concern"] in codes))
     assert results["unparsed_rate,none"] == 0.0
 
@@ -133,7 +186,7 @@ def swapped(folder, tmp_path):
     """The demo pairs with each question's two images in the other order."""
     rows = demo_pair_questions(list(demo_items()))
     for row in rows:
-        row["img_path"].reverse()
+        row["img_path"] = pairs.pair_name(*reversed(pairs.single_images(row["img_path"])), "dev")
     images = tmp_path / "images"
     images.mkdir()
     for item in demo_items():
@@ -157,7 +210,7 @@ def test_both_images_reach_the_model_in_order(name, family_model, tmp_path):
     compared = 0
     for a, b in zip(straight["samples"]["qbench2_a1_demo_mc"], turned["samples"]["qbench2_a1_dev_mc"]):
         first, second = [image.decode() for image in doc_to_lazy_image(a["doc"])]
-        assert [image.name for image in doc_to_lazy_image(b["doc"])] == a["doc"]["img_path"][::-1]
+        assert pairs.single_images(b["doc"]["img_path"]) == pairs.single_images(a["doc"]["img_path"])[::-1]
         for (context, option, _), (ll_a, _), (ll_b, _) in zip(a["arguments"], a["filtered_resps"], b["filtered_resps"]):
             in_order = direct_loglikelihood(model, processor, context, option, [first, second], MARKERS[name])
             reversed_ = direct_loglikelihood(model, processor, context, option, [second, first], MARKERS[name])
@@ -199,3 +252,31 @@ def test_the_submission_export_names_both_images(demo_pairs):
     assert [row["img_path"] for row in rows] == [q["img_path"] for q in questions]
     assert [row["pred_ans"] for row in rows] == [q["candidates"][1] for q in questions]
     assert [row["correct_ans"] for row in rows] == [q["correct_ans"] for q in questions]
+
+
+def test_the_hub_test_splits_placeholder_is_no_answer():
+    """Q-Bench2-HF's test split carries correct_choice "@": no answer, not an error."""
+    from qbench_tasks.a1.llvisionqa import question_of
+
+    doc = {"id": "3", "question": "Are both images noisy?", "option0": "Yes", "option1": "No", "option2": "N/A",
+           "option3": "N/A", "question_type": 0, "question_concern": 1, "correct_choice": "@"}
+    assert question_of(doc).answer is None and question_of(doc).options == ("Yes", "No")
+
+
+def test_the_side_by_side_variant_shows_one_joined_image(demo_pairs):
+    """qbench2_a1_dev_concat: one image per question, the pair joined left to right at the lower
+    height, with the same questions and scoring as qbench2_a1_dev."""
+    from qbench_tasks.qbench2.utils import doc_to_side_by_side_image
+
+    data_dir = {"qbench_data_dir": str(demo_pairs.parent)}
+    results = evaluate_scripted(expected_letter, "qbench2_a1_dev_concat", data_dir, log_samples=True)
+    assert results["results"]["qbench2_a1_dev_concat"]["acc,none"] == 1.0
+    samples = results["samples"]["qbench2_a1_dev_concat"]
+    assert all(s["arguments"][0][0].count("<image>") == 1 for s in samples)
+    doc = load_parquet_dataset(demo_pairs)["dev"][0]
+    first, second = (image.decode() for image in doc_to_lazy_image(samples[0]["doc"]))
+    (joined,) = doc_to_side_by_side_image(samples[0]["doc"])
+    height = min(first.height, second.height)
+    assert joined.decode().size[1] == height
+    left = joined.decode().crop((0, 0, round(first.width * height / first.height), height))
+    assert left.size[0] > 0 and doc["img_path"] == samples[0]["doc"]["img_path"]

@@ -31,7 +31,7 @@ class A1Question:
     type: int
     concern: int
     answer: int | None  # index into options; None where the split hides it (test)
-    img_path: str | list[str] | None  # a list of two for a Q-Bench+ pair
+    img_path: str | None  # a Q-Bench+ pair: the release's one name for both images
 
     @property
     def answer_letter(self) -> str:

@@ -27,20 +27,39 @@ class ConversionReport:
     skipped: list[str] = field(default_factory=list)  # one message per skipped row
 
 
+def _json_lines(labels: Path, text: str) -> list:
+    """The objects of a JSON Lines file (the Q-Bench+ release), one per non-blank line."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ConversionError(f"{labels}: not a JSON file: line {number} is not JSON ({err})") from None
+    return rows
+
+
 def read_json_rows(labels: Path) -> list:
-    """The top-level JSON list of an official label file."""
+    """The label objects of an official label file: a JSON list (LLVisionQA, the A3 databases) or
+    JSON Lines, one object per line (the Q-Bench+ release)."""
     if not labels.is_file():
         raise ConversionError(f"{labels}: label file not found" if not labels.exists() else f"{labels}: not a file")
     try:
-        rows = json.loads(labels.read_text(encoding="utf-8"))
+        text = labels.read_text(encoding="utf-8")
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            if not text.lstrip().startswith("{"):
+                raise ConversionError(f"{labels}: not a JSON file ({err})") from None
+            rows = _json_lines(labels, text)
     except OSError as err:
         raise ConversionError(f"{labels}: cannot be read ({err.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except UnicodeDecodeError as err:
         raise ConversionError(f"{labels}: not a JSON file ({err})") from None
     except RecursionError:
         raise ConversionError(f"{labels}: nested too deeply to be a label file") from None
     if not isinstance(rows, list) or not rows:
-        raise ConversionError(f"{labels}: expected a non-empty JSON list of label objects")
+        raise ConversionError(f"{labels}: expected a non-empty JSON list (or JSON Lines) of label objects")
     return rows
 
 
@@ -77,11 +96,12 @@ def image_file(images: Path, img_path: str, allow_outside: bool = False) -> Path
 def image_rows(
     labels: Path, rows: list[dict], images: Path, skip_bad: bool, report: ConversionReport,
     allow_outside: bool = False, image_columns: tuple[str, ...] = ("image",),
+    files_of: Callable[[dict], list[str]] = lambda row: [row["img_path"]],
 ) -> Iterator[dict]:
     """Each label row with its image files' bytes added (checked to decode), one per column of
-    ``image_columns``, from its ``img_path`` (a list where there are several)."""
+    ``image_columns``, from the files ``files_of(row)`` names under ``images``."""
     for i, row in enumerate(rows):
-        paths = row["img_path"] if isinstance(row["img_path"], list) else [row["img_path"]]
+        paths = files_of(row)
         cells = {}
         for column, img_path in zip(image_columns, paths, strict=True):
             try:
@@ -151,8 +171,8 @@ def checked_label_rows(labels: Path, split: str, problem_of: Callable[..., str |
 
 def convert_split(labels, images, split: str, splits: tuple[str, ...], out_dir: Path,
                   read: Callable[[Path, str], list[dict]], features, card: Callable[[dict[str, int]], str],
-                  skip_bad: bool, allow_outside_images: bool, image_columns: tuple[str, ...] = ("image",)
-                  ) -> ConversionReport:
+                  skip_bad: bool, allow_outside_images: bool, image_columns: tuple[str, ...] = ("image",),
+                  files_of: Callable[[dict], list[str]] = lambda row: [row["img_path"]]) -> ConversionReport:
     """Label file + image folder -> split ``split`` of the dataset at ``out_dir`` (the other splits
     kept): the conversion of every benchmark with splits (A1, Q-Bench+)."""
     if split not in splits:
@@ -161,7 +181,8 @@ def convert_split(labels, images, split: str, splits: tuple[str, ...], out_dir: 
     rows = read(labels, split)
     report = ConversionReport(out_dir=out_dir, written=0)
     report.written = write_parquet_dataset(
-        out_dir, split, image_rows(labels, rows, images, skip_bad, report, allow_outside_images, image_columns),
+        out_dir, split,
+        image_rows(labels, rows, images, skip_bad, report, allow_outside_images, image_columns, files_of),
         features, card,
     )
     return report

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -122,6 +123,34 @@ class LazyImage:
         return f"LazyImage({self.name!r})"
 
 
+class SideBySide(LazyImage):
+    """Several images as one, joined left to right at the lowest one's height (each scaled with
+    its aspect kept): a Q-Bench+ pair for a model that takes one image. Decoded on demand, keyed
+    by its parts' contents."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[LazyImage]):
+        self.parts, self.name, self.draft = parts, " + ".join(part.name for part in parts), False
+
+    def content_sha256(self) -> str:
+        return hashlib.sha256("".join(part.content_sha256() for part in self.parts).encode()).hexdigest()
+
+    def decode(self, min_size: tuple[int, int] | None = None) -> Image.Image:
+        images = [part.decode() for part in self.parts]
+        height = min(image.height for image in images)
+        images = [image if image.height == height else
+                  image.resize((max(1, round(image.width * height / image.height)), height), Image.Resampling.BICUBIC)
+                  for image in images]
+        joined = Image.new("RGB", (sum(image.width for image in images), height))
+        for image, left in zip(images, itertools.accumulate([0] + [image.width for image in images])):
+            joined.paste(image, (left, 0))
+        return joined
+
+    def __repr__(self) -> str:
+        return f"SideBySide({self.name!r})"
+
+
 def _cache_key_part(obj):
     """lm-eval's JSON ``default`` for cache keys, taught to key a LazyImage by its content."""
     if isinstance(obj, LazyImage):
@@ -191,9 +220,10 @@ def doc_to_lazy_image(doc: dict) -> list[LazyImage]:
     """``doc_to_image`` for documents from :func:`load_detached` or :func:`detach_images`: one
     reference per image column, in order (a Q-Bench+ pair: first image, second image)."""
     row, names, keys = doc[IMAGE_ROW_COLUMN], doc.get("img_path"), doc[IMAGE_SOURCE_COLUMN]
-    if not isinstance(names, list):  # hub data has no file names: its id (and column) instead
-        unnamed = [f"{doc.get('id', row)}" + (f":{_SOURCES[key]._column}" if len(keys) > 1 else "") for key in keys]
-        names = [names] if isinstance(names, str) else unnamed
+    if not isinstance(names, str):  # hub data has no file names: its id instead
+        names = f"{doc.get('id', row)}"
+    # One name for several images (a Q-Bench+ pair): each is that name and its column.
+    names = [f"{names}:{_SOURCES[key]._column}" for key in keys] if len(keys) > 1 else [names]
     draft = bool(doc.get(JPEG_DRAFT_KEY, False))
     return [LazyImage(_SOURCES[key], row, name, draft) for key, name in zip(keys, names)]
 

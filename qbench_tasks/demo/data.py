@@ -33,7 +33,7 @@ from qbench_tasks.qbench2 import pairs
 from qbench_tasks.qbench2.convert import convert_a1pair
 
 # Bump when sources, distortions or MOS change: the cached build is keyed by it.
-DEMO_VERSION = "1"
+DEMO_VERSION = "2"
 
 # scikit-image sample photos (files in skimage/data, no download needed).
 DEMO_SOURCES = (
@@ -145,7 +145,9 @@ def _write_demo_images(folder: Path) -> list[DemoImage]:
 
 
 def _write_labels(path: Path, rows: list[dict]) -> Path:
-    path.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    """A JSON list, or JSON Lines for a ``.jsonl`` path (as the Q-Bench+ release is written)."""
+    text = "".join(json.dumps(row) + "\n" for row in rows) if path.suffix == ".jsonl" else json.dumps(rows, indent=1)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -234,10 +236,12 @@ _COMPARATIVES = {"blur": "blurrier", "noise": "noisier", "jpeg": "more compresse
 
 
 def demo_pair_questions(items: list[DemoImage]) -> list[dict]:
-    """Release-style Q-Bench+ questions about pairs of demo images, two per (photo, distortion),
-    cycling over five templates that cover every type and concern (compare / joint, distortion /
+    """Q-Bench+ questions in the release's format about pairs of demo images, two per (photo,
+    distortion), cycling over five templates that cover every type and concern (compare / joint, distortion /
     other). Which image is the worse one alternates, so that no answer position is always right."""
     made = {(item.source, item.kind, item.severity): item for item in items}
+    compare_distortion, joint_distortion, compare_other, joint_other = (pairs.CONCERN_CODES[axes] for axes in (
+        ("compare", "distortion"), ("joint", "distortion"), ("compare", "other"), ("joint", "other")))
     rows: list[dict] = []
     for source in dict.fromkeys(item.source for item in items):
         for kind in DISTORTIONS:
@@ -248,26 +252,28 @@ def demo_pair_questions(items: list[DemoImage]) -> list[dict]:
                 worse_first = first is strong
                 colour = "No" if source in _GREY_SOURCES else "Yes"
                 templates = [
-                    (1, 0, f"Which image is {_COMPARATIVES[kind]}?", ["The first image", "The second image"],
+                    (1, compare_distortion, f"Which image is {_COMPARATIVES[kind]}?",
+                     ["The first image", "The second image"],
                      "The first image" if worse_first else "The second image", (first, second)),
-                    (0, 0, f"Is the first image {_COMPARATIVES[kind]} than the second image?", ["Yes", "No"],
-                     "Yes" if worse_first else "No", (first, second)),
-                    (2, 1, "How is the overall quality of the first image compared with the second image?",
+                    (0, compare_distortion, f"Is the first image {_COMPARATIVES[kind]} than the second image?",
+                     ["Yes", "No"], "Yes" if worse_first else "No", (first, second)),
+                    (2, compare_other, "How is the overall quality of the first image compared with the second image?",
                      ["Better", "Worse", "About the same"], "Worse" if worse_first else "Better", (first, second)),
-                    (0, 2, f"Are both images {_DISTORTION_ADJECTIVES[kind]}?", ["Yes", "No"],
+                    (0, joint_distortion, f"Are both images {_DISTORTION_ADJECTIVES[kind]}?", ["Yes", "No"],
                      "No" if n % 2 == 0 else "Yes", (ref, strong) if n % 2 == 0 else (mild, strong)),
-                    (0, 3, "Are both images in colour?", ["Yes", "No"], colour, (first, second)),
+                    (0, joint_other, "Are both images in colour?", ["Yes", "No"], colour, (first, second)),
                 ]
                 type_, concern, question, candidates, answer, pair = templates[n % len(templates)]
-                rows.append({"id": f"pair{n}", "img_path": [pair[0].img_path, pair[1].img_path], "question": question,
-                             "candidates": candidates, "correct_ans": answer, "type": type_, "concern": concern})
+                rows.append({"id": f"pair{n}", "img_path": pairs.pair_name(pair[0].img_path, pair[1].img_path, "dev"),
+                             "question": question, "candidates": candidates, "correct_ans": answer,
+                             "type": type_, "concern": concern})
     return rows
 
 
 def ensure_demo_pair_dataset() -> Path:
     """Path of the demo Q-Bench+ pair dataset (split ``dev``), building it on first use."""
     return _built_once(
-        "a1pair", pairs.DATASET_NAME, "qbench2_demo.json", demo_pair_questions,
+        "a1pair", pairs.DATASET_NAME, "qbench2_demo.jsonl", demo_pair_questions,
         lambda labels, images, out: convert_a1pair(labels, images, "dev", out, facts=DEMO_PAIR_FACTS),
     )
 

@@ -1,4 +1,4 @@
-"""Release-style Q-Bench+ pair files -> the pair dataset on disk, in Q-Bench2-HF's layout
+"""The Q-Bench+ release's pair files -> the pair dataset on disk, in Q-Bench2-HF's layout
 (``qbench convert a1pair``)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ PAIR_FEATURES = datasets.Features(
     {
         "image1": datasets.Image(),
         "image2": datasets.Image(),
-        "img_path": datasets.List(datasets.Value("string")),
+        "img_path": datasets.Value("string"),  # the release's one name for the pair
         "id": datasets.Value("string"),
         "question": datasets.Value("string"),
         **{f"option{i}": datasets.Value("string") for i in range(llvisionqa.MAX_OPTIONS)},
@@ -28,7 +28,7 @@ PAIR_FEATURES = datasets.Features(
 
 
 def read_a1pair_labels(labels: Path, split: str) -> list[dict]:
-    """The rows of a release-style Q-Bench+ pair label file, checked, in Q-Bench2-HF's layout."""
+    """The rows of a Q-Bench+ release label file, checked, in Q-Bench2-HF's layout."""
     return checked_label_rows(labels, split, pairs.pair_row_problem, pairs.hub_layout, per_question=True)
 
 
@@ -36,8 +36,9 @@ LLVISIONQA_PAIRS_FACTS = CardFacts(
     title="Q-Bench+ image pairs",
     license="other",
     source=(
-        "A release-style label file of Q-Bench+ (Q-Bench2) pair questions and its images; the "
-        "same questions are on the Hugging Face hub as `q-future/Q-Bench2-HF`."
+        "The Q-Bench+ (Q-Bench2) release `q-future/q-bench2`: a label file of pair questions "
+        "(`q-bench2-a1-dev.jsonl` or `-test.jsonl`) and its single images (`all_single_images/`); "
+        "the same questions are on the Hugging Face hub as `q-future/Q-Bench2-HF`."
     ),
     licensing=(
         "The images come from public IQA databases and AI-generated sets under their own terms; "
@@ -55,9 +56,12 @@ def convert_a1pair(
     facts: CardFacts = LLVISIONQA_PAIRS_FACTS,
     allow_outside_images: bool = False,
 ) -> ConversionReport:
-    """Release-style Q-Bench+ pair label file + image folder -> split ``split`` of
-    ``out/llvisionqa_pairs``, in Q-Bench2-HF's layout."""
+    """A Q-Bench+ release label file + the release folder (``images``: the folder holding
+    ``all_single_images/``, or that folder itself) -> split ``split`` of ``out/llvisionqa_pairs``,
+    in Q-Bench2-HF's layout, each row's two single images in ``image1`` / ``image2``."""
+    singles = pairs.SINGLES_FOLDER + "/" if (Path(images) / pairs.SINGLES_FOLDER).is_dir() else ""
     return convert_split(labels, images, split, pairs.SPLITS, Path(out) / pairs.DATASET_NAME,
                          read_a1pair_labels, PAIR_FEATURES,
                          lambda counts: split_card("llvisionqa_pairs.md", pairs.IDENTITY, facts, counts),
-                         skip_bad, allow_outside_images, pairs.IMAGE_COLUMNS)
+                         skip_bad, allow_outside_images, pairs.IMAGE_COLUMNS,
+                         lambda row: [singles + name for name in pairs.single_images(row["img_path"])])

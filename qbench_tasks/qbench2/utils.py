@@ -8,11 +8,11 @@ from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 from model_wrappers import install_lm_eval_hooks
 from qbench_tasks.a1.llvisionqa import question_of
 from qbench_tasks.a1.scoring import process_generation, process_multiple_choice
-from qbench_tasks.data.lazy_images import detach_images, load_detached
+from qbench_tasks.data.lazy_images import SideBySide, detach_images, doc_to_lazy_image, load_detached
 from qbench_tasks.data.location import configured_data_dir, converted_dataset_path, hub_dataset
 from qbench_tasks.data.parquet import with_constant_columns
 from qbench_tasks.demo.data import ensure_demo_pair_dataset
-from qbench_tasks.prompts import a1_pair_images, a1_prompt, a1_prompt_fields
+from qbench_tasks.prompts import a1_pair_images, a1_pair_side_by_side, a1_prompt, a1_prompt_fields
 from qbench_tasks.qbench2.pairs import CONCERN_CATEGORIES, HUB_DATASET_ID, IDENTITY, IMAGE_COLUMNS, check_columns
 from qbench_tasks.settings import read_settings
 
@@ -21,8 +21,8 @@ from qbench_tasks.settings import read_settings
 install_lm_eval_hooks()
 
 CONVERT_COMMAND = (
-    "qbench convert a1pair --labels <Q-Bench+ dev label file> --images <its images folder> "
-    "--split dev --out DATA_DIR   (and the same with the test file and --split test)"
+    "qbench convert a1pair --labels q-bench2-a1-dev.jsonl --images <the release folder, holding all_single_images/> "
+    "--split dev --out DATA_DIR   (and the same with q-bench2-a1-test.jsonl and --split test)"
 )
 
 # The A1 scoring with Q-Bench+'s concern categories (compare / joint, distortion / other).
@@ -49,10 +49,23 @@ def load_pairs(demo: bool = False, **metadata):
     return detach_images(with_constant_columns(data, fields), IMAGE_COLUMNS)
 
 
-def doc_to_text(doc: dict) -> str:
+def _prompt(doc: dict) -> str:
     question = question_of(doc)
-    prompt = a1_prompt(question.question, question.options, doc["prompt_style"])
-    return a1_pair_images(DEFAULT_IMAGE_PLACEHOLDER) + prompt
+    return a1_prompt(question.question, question.options, doc["prompt_style"])
+
+
+def doc_to_text(doc: dict) -> str:
+    return a1_pair_images(DEFAULT_IMAGE_PLACEHOLDER) + _prompt(doc)
+
+
+def doc_to_text_side_by_side(doc: dict) -> str:
+    """The ``_concat`` variants: one image, the pair joined left to right (the paper's way for
+    models that take one image)."""
+    return a1_pair_side_by_side(DEFAULT_IMAGE_PLACEHOLDER) + _prompt(doc)
+
+
+def doc_to_side_by_side_image(doc: dict) -> list[SideBySide]:
+    return [SideBySide(doc_to_lazy_image(doc))]
 
 
 def doc_to_question(doc: dict) -> str:
