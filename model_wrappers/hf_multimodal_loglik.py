@@ -40,6 +40,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import Collator, flatten_image_list, replace_placeholders, resize_image
 from tqdm import tqdm
 
+from model_wrappers.encoder_decoder import answer_prefix_to_decoder, is_encoder_decoder, score_encoder_decoder
 from model_wrappers.image_placeholder import use_processor_image_marker
 from model_wrappers.lm_eval_hooks import hooks_apply
 from qbench_tasks.data.lazy_images import decoded
@@ -61,6 +62,7 @@ FLAT_IMAGE_LIST_MODELS = ("llava", "idefics")
 NO_PREFIX_CACHE = {
     "idefics": "cross-attends to the image at every forward, with no image in the call",
     "instructblip": "its forward returns no cache",
+    "blip-2": "its forward returns no cache",
     "kosmos-2": "requires the image at every forward",
 }
 
@@ -81,8 +83,9 @@ def _split_continuation(lm: HFMultimodalLM, context: str, continuation: str) -> 
     """(context text, continuation token ids), tokenised as lm-eval's ``_encode_pair`` does.
 
     Trailing spaces of the context move to the continuation; the continuation's tokens are those
-    of context + continuation after the context's own. The image token is one token here; its
-    expansion into image features happens later, in the processor.
+    of context + continuation after the context's own (an encoder-decoder model's: the
+    continuation's own). The image token is one token here; its expansion into image features
+    happens later, in the processor.
     """
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:
@@ -92,9 +95,12 @@ def _split_continuation(lm: HFMultimodalLM, context: str, continuation: str) -> 
         context = replace_placeholders(
             context, DEFAULT_IMAGE_PLACEHOLDER, lm.image_token, lm.max_images
         )
-    context_ids = lm.tokenizer(context, add_special_tokens=False)["input_ids"]
-    whole_ids = lm.tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-    continuation_ids = whole_ids[len(context_ids):]
+    if is_encoder_decoder(lm.config):  # lm-eval's seq2seq convention: the decoder's side encoded alone
+        continuation_ids = lm.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    else:
+        context_ids = lm.tokenizer(context, add_special_tokens=False)["input_ids"]
+        whole_ids = lm.tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+        continuation_ids = whole_ids[len(context_ids):]
     if not continuation_ids:
         raise ValueError(f"continuation {continuation!r} encodes to no tokens after {context!r}")
     return context, continuation_ids
@@ -135,10 +141,14 @@ def _rows(lm: HFMultimodalLM, requests: list[Instance]) -> list[_Row]:
         context, continuation_ids = _split_continuation(lm, context, continuation)
         if "choice_words" in (request.doc or {}):  # an A3 document
             choice_words[continuation] = continuation_ids
-        # The harness hands every continuation of a document the same image objects.
-        key = (tuple(map(id, images)), context, tuple(continuation_ids[:-1]))
+        # The harness hands every continuation of a document the same image objects. An
+        # encoder-decoder model reads every continuation from the decoder's start: one row each context.
+        shared = [] if is_encoder_decoder(lm.config) else continuation_ids[:-1]
+        if is_encoder_decoder(lm.config) and (request.doc or {}).get("answer_prefix_side") == "decoder":
+            context, shared = answer_prefix_to_decoder(lm, context, request.doc["answer_prefix"])
+        key = (tuple(map(id, images)), context, tuple(shared))
         if key not in rows:
-            rows[key] = _Row(context, images, continuation_ids[:-1])
+            rows[key] = _Row(context, images, shared)
         rows[key].members.append((index, continuation_ids))
     if choice_words:
         report_choice_word_tokens(lm, choice_words)
@@ -219,6 +229,10 @@ def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
     return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
+def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    return F.log_softmax(_at_least_float32(logits), dim=-1)
+
+
 def _token_spans(context_mask: torch.Tensor) -> list[slice]:
     """Where each row's tokens are in the processor's batch: one run of attended positions, at
     the end (left padding: Fuyu pads so whatever the tokenizer says) or at the start. A row whose
@@ -274,8 +288,7 @@ def _score_batch(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list[list[tu
     scored = []
     for i, (row, n) in enumerate(zip(rows, context_lens)):
         # logits at position t predict token t + 1: the continuation starts after the context.
-        span = _at_least_float32(logits[i, n - 1 : lengths[i]])
-        log_probs = F.log_softmax(span, dim=-1)
+        log_probs = _log_softmax(logits[i, n - 1 : lengths[i]])
         greedy = log_probs.argmax(dim=-1)
         answers = []
         for _, continuation_ids in row.members:
@@ -299,7 +312,7 @@ def _score_shared_prefix(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list
     if prefix_len > lm.max_length:
         raise ValueError(f"an image+text request needs {prefix_len} tokens, more than the model's "
                          f"max_length {lm.max_length}; truncating would cut image tokens")
-    first = F.log_softmax(_at_least_float32(prefix.logits[0, -1]), dim=-1)  # predicts each continuation's first token
+    first = _log_softmax(prefix.logits[0, -1])  # predicts each continuation's first token
     sequences = [ids for row in rows for _, ids in row.members]
     longest = max(map(len, sequences))
     later = None
@@ -321,7 +334,7 @@ def _score_shared_prefix(lm: HFMultimodalLM, rows: list[_Row], encoding) -> list
                  for k, v in _per_token_outputs(encoding, encoding["input_ids"].shape).items()}
         inputs = {"input_ids": feed, **marks}
         logits = lm.model(**{k: v.to(lm.device) for k, v in inputs.items()}, **{cache_arg: cache}).logits
-        later = F.log_softmax(_at_least_float32(logits), dim=-1)
+        later = _log_softmax(logits)
     answers, i = [], 0
     for row in rows:
         row_answers = []
@@ -339,7 +352,8 @@ def _work_units(lm: HFMultimodalLM, rows: list[_Row]) -> list[tuple[bool, list[_
     """(shares a prefix, rows): groups of rows with the same images and context go through
     ``_score_shared_prefix``; the other rows are batched for ``_score_batch``."""
     single, shared = rows, []
-    if SHARE_PREFIX_CACHE and getattr(lm.config, "model_type", "") not in NO_PREFIX_CACHE:
+    if SHARE_PREFIX_CACHE and getattr(lm.config, "model_type", "") not in NO_PREFIX_CACHE \
+            and not is_encoder_decoder(lm.config):  # its rows are one per context already
         groups: dict[tuple, list[_Row]] = {}
         for row in rows:
             groups.setdefault((tuple(map(id, row.images)), row.context), []).append(row)
@@ -348,19 +362,6 @@ def _work_units(lm: HFMultimodalLM, rows: list[_Row]) -> list[tuple[bool, list[_
     # Longest first, as lm-eval orders its batches: memory errors show at once.
     collator = Collator(single, sort_fn=lambda row: (-len(row.context), row.context))
     return [(False, batch) for batch in collator.get_batched(n=lm.batch_size)] + [(True, g) for g in shared]
-
-
-def _refuse_encoder_decoder(lm: HFMultimodalLM) -> None:
-    """Log-likelihoods here read a decoder-only language model's logits over context + answer;
-    an encoder-decoder one (InstructBLIP / BLIP-2 with Flan-T5) reads the answer in its decoder."""
-    config = lm.config
-    text = getattr(config, "text_config", None)
-    if getattr(config, "is_encoder_decoder", False) or getattr(text, "is_encoder_decoder", False) \
-            or getattr(config, "use_decoder_only_language_model", True) is False:
-        raise ValueError(
-            f"{config.model_type} with an encoder-decoder language model "
-            f"({getattr(text, 'model_type', '?')}) is not supported for image log-likelihoods: "
-            "hf-multimodal scores decoder-only language models (e.g. InstructBLIP-Vicuna, not -Flan-T5)")
 
 
 @contextmanager
@@ -383,7 +384,6 @@ def multimodal_loglikelihood(
     lm: HFMultimodalLM, requests: list[Instance], disable_tqdm: bool = False
 ) -> list[tuple[float, bool]]:
     """(log-likelihood, is-greedy) for each image+text request, in request order."""
-    _refuse_encoder_decoder(lm)
     with _cores_left_for_prefetch(lm):
         return _multimodal_loglikelihood(lm, requests, disable_tqdm)
 
@@ -415,7 +415,8 @@ def _multimodal_loglikelihood(
             if i + PREFETCH_BATCHES < len(units):
                 pending.append(pool.submit(unit_inputs, units[i + PREFETCH_BATCHES]))
             with torch.no_grad():
-                scored = (_score_shared_prefix if shares_prefix else _score_batch)(lm, rows, encoding)
+                scored = score_encoder_decoder(lm, rows, encoding, _log_softmax) if is_encoder_decoder(lm.config) \
+                    else (_score_shared_prefix if shares_prefix else _score_batch)(lm, rows, encoding)
             for row, answers in zip(rows, scored):
                 for (index, _), answer in zip(row.members, answers):
                     results[index] = answer

@@ -1,12 +1,13 @@
 """Everything Q-Bench changes in lm-eval, behind one version gate and one install call.
 
-lm-eval 0.4.13 lacks what Q-Bench needs in five places; each patch lives beside the code it
+lm-eval 0.4.13 lacks what Q-Bench needs in six places; each patch lives beside the code it
 patches in, and is installed from here by ``install_lm_eval_hooks``, which the Q-Bench task code
 calls when it loads (lm-eval builds the model before it loads tasks, but asks the model after):
 
 * ``hf-multimodal`` log-likelihoods over images (``hf_multimodal_loglik``);
 * generation that ``--use_cache`` resumes mid-way and that decodes images left on disk per
-  chunk (``resumable_generation``);
+  chunk (``resumable_generation``), and that keeps an encoder-decoder model's answer whole
+  (``encoder_decoder``);
 * ``--use_cache`` keys for images left on disk, hashed by content (``qbench_tasks.data.lazy_images``);
 * standard errors of Q-Bench's aggregations (``aggregation_stderr``);
 * no credentials in results and samples files (``redaction``);
@@ -64,6 +65,7 @@ def _install_hint_filter() -> None:
 def install_lm_eval_hooks() -> None:
     """Install every Q-Bench patch on lm-eval (each once; idempotent)."""
     from model_wrappers.aggregation_stderr import install_aggregation_stderr_hook
+    from model_wrappers.encoder_decoder import install_encoder_decoder_generation_hook
     from model_wrappers.hf_multimodal_loglik import install_hf_multimodal_loglikelihood_hook
     from model_wrappers.redaction import install_redaction_hook
     from model_wrappers.resumable_generation import install_resumable_generation_hook
@@ -71,6 +73,7 @@ def install_lm_eval_hooks() -> None:
 
     install_hf_multimodal_loglikelihood_hook()
     install_resumable_generation_hook()
+    install_encoder_decoder_generation_hook()
     install_cache_key_hook()
     install_aggregation_stderr_hook()
     install_redaction_hook()

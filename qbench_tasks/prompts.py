@@ -98,6 +98,7 @@ def a3_prompt_fields(settings) -> dict:
     return {
         "prompt": settings["a3_prompt"],
         "answer_prefix": settings["a3_answer_prefix"],
+        "answer_prefix_side": settings["a3_answer_prefix_side"],
         "choice_words": words,
         "level_words": levels,
         "level_weights": [float(w) for w in weights] if levels else [],

@@ -83,6 +83,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("a3_answer_prefix", TEXT, prompts.A3_ANSWER_PREFIX, "the A3 assistant turn's start"),
     Setting("a3_choice_words", _words("2", lambda n: n == 2), list(prompts.A3_CHOICE_WORDS),
             "[positive, negative] next-token words of the official A3 score"),
+    Setting("a3_answer_prefix_side", _one_of("encoder", "decoder"), "encoder",
+            "encoder-decoder models (InstructBLIP / BLIP-2 with Flan-T5): the answer prefix goes to the encoder "
+            "with the prompt (lm-eval's seq2seq convention) or starts the decoder; others ignore it"),
     Setting("a3_levels", BOOL, None, "also score Q-Align's levels (`srcc_levels`, `plcc_levels`)",
             "`false`; `true` when `a3_level_words` is given"),
     Setting("a3_level_words", _words("2 or more", lambda n: n >= 2), list(prompts.A3_LEVEL_WORDS),

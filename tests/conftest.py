@@ -107,7 +107,7 @@ def official_a3_labels() -> Path:
 
 def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metadata=None,
                 apply_chat_template=False, extra_include=(), log_samples=True, limit=None, use_cache=None,
-                bootstrap_iters=100000, model_args=""):
+                bootstrap_iters=100000, model_args="", gen_kwargs=None):
     """lm-eval's simple_evaluate on the Q-Bench include path, in this process."""
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -128,6 +128,7 @@ def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metada
         limit=limit,
         use_cache=use_cache,
         bootstrap_iters=bootstrap_iters,
+        gen_kwargs=gen_kwargs,
     )
 
 

@@ -207,13 +207,17 @@ def _wordpiece_tokenizer() -> transformers.BertTokenizerFast:
         ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"), special)))
 
 
+def _t5(tok) -> dict:
+    """A Flan-T5-shaped encoder-decoder language model (gated GELU), starting its decoder at pad."""
+    return dict(vocab_size=len(tok), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+                feed_forward_proj="gated-gelu", model_type="t5", decoder_start_token_id=tok.pad_token_id,
+                pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+
+
 def instructblip(flan_t5: bool = False):
-    """InstructBLIP with a Vicuna (LLaMA) language model, as the paper evaluated (or Flan-T5)."""
+    """InstructBLIP with a Vicuna (LLaMA) language model, as the paper evaluated, or Flan-T5."""
     tok = tokenizer_with("<image>")
-    language = (dict(vocab_size=len(tok), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
-                     model_type="t5", decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id,
-                     eos_token_id=tok.eos_token_id)
-                if flan_t5 else dict(text_config(tok), model_type="llama"))
+    language = _t5(tok) if flan_t5 else dict(text_config(tok), model_type="llama")
     qformer_tokenizer = _wordpiece_tokenizer()
     processor = transformers.InstructBlipProcessor(
         image_processor=transformers.BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok,
@@ -224,6 +228,27 @@ def instructblip(flan_t5: bool = False):
                             num_attention_heads=2, intermediate_size=64, encoder_hidden_size=32),
         text_config=language, num_query_tokens=4, image_token_index=ids(tok, "<image>")[0])
     model = transformers.InstructBlipForConditionalGeneration(config)
+    with torch.no_grad():  # initialised to zeros: every query would read the image alike
+        model.query_tokens.normal_()
+    return model, processor
+
+
+def blip2(flan_t5: bool = False):
+    """BLIP-2 with OPT (decoder-only) or Flan-T5 (encoder-decoder) as its language model."""
+    tok = tokenizer_with("<image>")
+    language = (_t5(tok) if flan_t5 else
+                dict(vocab_size=len(tok), hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=4,
+                     word_embed_proj_dim=64, max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, model_type="opt"))
+    processor = transformers.Blip2Processor(
+        image_processor=transformers.BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok,
+        num_query_tokens=4)
+    config = transformers.Blip2Config(
+        vision_config=dict(clip_vision(32, 8), initializer_range=0.02),
+        qformer_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                            encoder_hidden_size=32),
+        text_config=language, num_query_tokens=4, image_token_index=ids(tok, "<image>")[0])
+    model = transformers.Blip2ForConditionalGeneration(config)
     with torch.no_grad():  # initialised to zeros: every query would read the image alike
         model.query_tokens.normal_()
     return model, processor
@@ -295,6 +320,8 @@ BUILDERS: dict[str, Callable] = {
     "instructblip": instructblip,
     "kosmos2": kosmos2,
     "instructblip_flan_t5": lambda: instructblip(flan_t5=True),
+    "blip2_opt": blip2,
+    "blip2_flan_t5": lambda: blip2(flan_t5=True),
     "fuyu": fuyu,
 }
 

@@ -33,8 +33,13 @@ MARKERS = {
     "instructblip": "",
     "kosmos2": "",
     "fuyu": "",
+    "instructblip_flan_t5": "",
+    "blip2_opt": "",
+    "blip2_flan_t5": "",
 }
-NO_CHAT_TEMPLATE = {"paligemma", "idefics", "instructblip", "kosmos2", "fuyu"}  # families released without one
+# Families released without a chat template.
+NO_CHAT_TEMPLATE = {"paligemma", "idefics", "instructblip", "kosmos2", "fuyu", "instructblip_flan_t5", "blip2_opt",
+                    "blip2_flan_t5"}
 # lm-eval 0.4.13 refuses a model whose config names no image token unless given one (then unused).
 MODEL_ARGS = {"idefics": "image_string=<image>", "kosmos2": "image_string=<image>"}
 # Compared in float32 (to 1e-4): Kosmos-2's text model overflows its masks in float64.
@@ -50,6 +55,8 @@ def direct_loglikelihood(model, processor, context, continuation, image, marker)
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:  # lm-eval moves a context's trailing spaces to the continuation
         context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    if model.config.is_encoder_decoder or not getattr(model.config, "use_decoder_only_language_model", True):
+        return direct_encoder_decoder_loglikelihood(model, processor, context, continuation, image)
     prefix = processor(text=[context], images=image, return_tensors="pt")["input_ids"].shape[1]
     if isinstance(processor, transformers.FuyuProcessor):  # it ends every prompt with its own answer token
         whole = processor(text=[context], images=image, return_tensors="pt")
@@ -76,6 +83,18 @@ def direct_loglikelihood(model, processor, context, continuation, image, marker)
     targets = whole["input_ids"][0, prefix:end]
     log_probs = torch.log_softmax(logits[prefix - 1 : end - 1], dim=-1)
     return float(log_probs.gather(1, targets[:, None]).sum())
+
+
+def direct_encoder_decoder_loglikelihood(model, processor, context, continuation, images) -> float:
+    """An encoder-decoder model: the processor on the images and the context for the encoder, the
+    continuation's own tokens read by the decoder from its start token."""
+    encoded = processor(text=[context], images=images, return_tensors="pt")
+    inputs = {k: v.to(model.dtype) if v.is_floating_point() else v for k, v in encoded.items()}
+    targets = processor.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    start = model.language_model.config.decoder_start_token_id
+    with torch.no_grad():
+        logits = model(**inputs, decoder_input_ids=torch.tensor([[start, *targets[:-1]]])).logits[0]
+    return float(torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(targets)[:, None]).sum())
 
 
 def logged_requests(results):
@@ -185,7 +204,7 @@ def test_the_run_log_says_how_the_a3_choice_words_tokenise(family_model, caplog)
 
 
 def test_the_readmes_custom_model_scores_a3_and_a1_multiple_choice():
-    """The "Adding a model" example, run exactly as the README writes it."""
+    """The "Adding a model" example, run exactly as docs/models.md writes it."""
     import re
 
     import lm_eval
@@ -194,10 +213,10 @@ def test_the_readmes_custom_model_scores_a3_and_a1_multiple_choice():
 
     from qbench_tasks import TASKS_DIR
 
-    readme = (REPO / "README.md").read_text()
-    example = re.search(r"\*\*Adding a model\.\*\*.*?```python\n(.*?)```", readme, re.S)[1]
+    page = (REPO / "docs" / "models.md").read_text()
+    example = re.search(r"\*\*Adding a model\.\*\*.*?```python\n(.*?)```", page, re.S)[1]
     namespace = {}
-    exec(compile(example, "README.md (Adding a model)", "exec"), namespace)
+    exec(compile(example, "docs/models.md (Adding a model)", "exec"), namespace)
     seen = []
 
     class Recording(namespace["BrightnessLM"]):
@@ -212,7 +231,47 @@ def test_the_readmes_custom_model_scores_a3_and_a1_multiple_choice():
     assert set(seen) == {"LazyImage", "Image"}  # A3 hands references, A1 decoded images: both handled
 
 
-def test_an_encoder_decoder_language_model_is_refused_by_name(family_model):
-    refused = "instructblip with an encoder-decoder language model \\(t5\\) is not supported"
-    with pytest.raises(ValueError, match=refused):
-        run_lm_eval(["qbench_a3_demo"], family_model("instructblip_flan_t5"), limit=2, log_samples=False)
+def test_the_a3_answer_prefix_can_start_the_decoder(family_model):
+    """a3_answer_prefix_side "decoder": the encoder reads the prompt alone and the decoder reads
+    " good" / " poor" after [start] + the answer prefix, equal to a direct forward so laid out."""
+    path = family_model("instructblip_flan_t5")
+    side = {side: run_lm_eval(["qbench_a3_demo"], path, batch_size=2, limit=4, model_args="dtype=float64",
+                              metadata={"a3_answer_prefix_side": side}) for side in ("encoder", "decoder")}
+    model = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float64).eval()
+    processor = transformers.AutoProcessor.from_pretrained(path)
+    start = model.language_model.config.decoder_start_token_id
+    samples = (side[name]["samples"]["qbench_a3_demo"] for name in ("decoder", "encoder"))
+    for sample, other in zip(*samples):
+        (image,) = doc_to_lazy_image(sample["doc"])
+        prefix = sample["doc"]["answer_prefix"]
+        for (context, word, _), (loglik, _), (encoder_side, _) in zip(
+                sample["arguments"], sample["filtered_resps"], other["filtered_resps"]):
+            encoder_text = context.replace("<image>", MARKERS["instructblip_flan_t5"]).removesuffix(prefix).rstrip()
+            encoded = processor(text=[encoder_text], images=[image.decode()], return_tensors="pt")
+            encoded = {k: v.double() if v.is_floating_point() else v for k, v in encoded.items()}
+            decoder = [start, *processor.tokenizer(prefix, add_special_tokens=False)["input_ids"]]
+            (target,) = processor.tokenizer(word, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logits = model(**encoded, decoder_input_ids=torch.tensor([decoder])).logits[0, -1]
+            assert loglik == pytest.approx(float(torch.log_softmax(logits, dim=-1)[target]), abs=1e-6)
+            assert loglik != pytest.approx(encoder_side, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["instructblip_flan_t5", "blip2_flan_t5"])
+def test_an_encoder_decoder_models_answer_is_generated_whole(family_model, name):
+    """lm-eval cuts the context's length off each output, as a decoder-only model's output starts
+    with the prompt; an encoder-decoder model's is the answer alone, which must come back whole."""
+    path = family_model(name)
+    # No token twice: a random model otherwise repeats one token, which reads the same wherever it is cut.
+    results = run_lm_eval(["qbench_a1_demo"], path, batch_size=2, limit=4,
+                          gen_kwargs="max_gen_toks=6,no_repeat_ngram_size=1")
+    model = transformers.AutoModelForImageTextToText.from_pretrained(path).eval()
+    processor = transformers.AutoProcessor.from_pretrained(path)
+    for sample in results["samples"]["qbench_a1_demo"]:
+        context = sample["arguments"][0][0]
+        images = [image.decode() if hasattr(image, "decode") else image for image in doc_to_lazy_image(sample["doc"])]
+        encoded = processor(text=[context.replace("<image>", "")], images=images, return_tensors="pt")
+        with torch.no_grad():
+            tokens = model.generate(**encoded, max_new_tokens=6, do_sample=False, no_repeat_ngram_size=1)
+        expected = processor.tokenizer.decode(tokens[0], skip_special_tokens=True).split("\n\n")[0]
+        assert sample["resps"][0][0] == expected and len(set(tokens[0].tolist())) > 2
