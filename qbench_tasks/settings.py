@@ -5,7 +5,7 @@ looks at ``--metadata``. A value of the wrong type is an error naming the key an
 needs; a key in Q-Bench's namespaces that is no setting is an error naming the closest one (a
 mistyped ``qbench_data_dir`` used to be ignored, and the run then scored whatever
 ``$QBENCH_DATA_DIR`` pointed at). Keys outside the namespaces (lm-eval's own, the model's
-arguments) are left alone. ``qbench settings`` prints the table, and the README's copy of it is
+arguments) are left alone. ``qbench settings`` prints the table, and docs/settings.md's copy of it is
 checked against ``settings_table()`` by a test.
 """
 
@@ -67,7 +67,7 @@ class Setting:
     kind: Kind
     default: object  # None: unset (``shown`` says what then happens)
     meaning: str
-    shown: str = ""  # the README's form of the default, when JSON of ``default`` would not say it
+    shown: str = ""  # the docs' form of the default, when JSON of ``default`` would not say it
 
     def shown_default(self) -> str:
         return self.shown or f"`{json.dumps(self.default)}`"
@@ -144,7 +144,7 @@ def read_settings(metadata: Mapping) -> RunSettings:
 
 
 def settings_table() -> str:
-    """The settings as a Markdown table: the README's, and ``qbench settings``'s output."""
+    """The settings as a Markdown table: docs/settings.md's, and ``qbench settings``'s output."""
     rows = ["| key | type | default | what |", "|---|---|---|---|"]
     rows += [f"| `{s.name}` | {s.kind.what} | {s.shown_default()} | {s.meaning} |" for s in SETTINGS.values()]
     return "\n".join(rows)

@@ -200,15 +200,15 @@ def test_a_mistyped_setting_is_refused_naming_the_closest(tiny_model, demo_datas
             run_lm_eval(["qbench_a3_demo"], tiny_model, limit=2, metadata={typo: "x"})
 
 
-def test_the_readme_settings_table_is_the_declared_one():
-    """The README's table is ``settings_table()`` verbatim: a setting added, renamed or given
-    another default in ``settings.py`` fails here until the README says so too."""
+def test_the_documented_settings_table_is_the_declared_one():
+    """docs/settings.md's table is ``settings_table()`` verbatim: a setting added, renamed or given
+    another default in ``settings.py`` fails here until the docs say so too."""
     from conftest import REPO
 
     from qbench_tasks.settings import SETTINGS, settings_table
 
-    readme = (REPO / "README.md").read_text()
-    assert settings_table() in readme
+    page = (REPO / "docs" / "settings.md").read_text()
+    assert settings_table() in page
     assert all(f"| `{name}` |" in settings_table() for name in SETTINGS)
 
 
