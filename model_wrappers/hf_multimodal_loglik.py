@@ -130,6 +130,7 @@ def report_choice_word_tokens(lm: HFMultimodalLM, words: dict[str, list[int]]) -
 def _rows(lm: HFMultimodalLM, requests: list[Instance]) -> list[_Row]:
     rows: dict[tuple, _Row] = {}
     choice_words: dict[str, list[int]] = {}
+    seq2seq = is_encoder_decoder(lm.config)
     for index, request in enumerate(requests):
         context, continuation, aux = request.args
         if not context:
@@ -143,8 +144,8 @@ def _rows(lm: HFMultimodalLM, requests: list[Instance]) -> list[_Row]:
             choice_words[continuation] = continuation_ids
         # The harness hands every continuation of a document the same image objects. An
         # encoder-decoder model reads every continuation from the decoder's start: one row each context.
-        shared = [] if is_encoder_decoder(lm.config) else continuation_ids[:-1]
-        if is_encoder_decoder(lm.config) and (request.doc or {}).get("answer_prefix_side") == "decoder":
+        shared = [] if seq2seq else continuation_ids[:-1]
+        if seq2seq and (request.doc or {}).get("answer_prefix_side") == "decoder":
             context, shared = answer_prefix_to_decoder(lm, context, request.doc["answer_prefix"])
         key = (tuple(map(id, images)), context, tuple(shared))
         if key not in rows:
