@@ -14,6 +14,7 @@ by a guess.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 
@@ -23,8 +24,10 @@ _LETTER = f"[{OPTION_LETTERS}]"
 # The whole answer is a letter, or opens with one followed by a delimiter.
 _LEADING_LETTER = re.compile(rf"^\s*[(\[]?({_LETTER})(?:\s*$|[.):\]]|\s*[-:]\s)")
 # A letter named as the answer anywhere in the text (keywords in any case, the letter upper).
+# Every pattern here is linear in the answer's length: no unbounded runs that can share
+# characters stand next to each other (three adjacent \s* took 80 s on "Answer" + 2,000 spaces).
 _NAMED_LETTER = re.compile(
-    rf"\b(?i:answer|option|choice|choose|select)\s*(?i:is|would be)?\s*[:\-]?\s*"
+    rf"\b(?i:answer|option|choice|choose|select)(?:\s*(?i:is|would\s+be)\b)?[\s:\-]*"
     rf"[(\[]?({_LETTER})(?![\w'])"
 )
 
@@ -54,13 +57,16 @@ def _option_spans(response: str, options: Sequence[str]) -> dict[int, list[tuple
 
 def _by_option_text(response: str, options: Sequence[str]) -> int | None:
     spans = _option_spans(response, options)
-    # Drop matches lying inside another option's match ("Blur" within "Motion Blur").
+    starts = {i: [s for s, _ in found] for i, found in spans.items()}
+
+    # Drop matches lying inside another option's match ("Blur" within "Motion Blur"). One option's
+    # matches do not overlap, so the only one that can hold a span starts last at or before it.
     def inside_another(index: int, span: tuple[int, int]) -> bool:
-        return any(
-            other != index and o_start <= span[0] and span[1] <= o_end and (o_start, o_end) != span
-            for other, other_spans in spans.items()
-            for o_start, o_end in other_spans
-        )
+        for other, other_spans in spans.items():
+            k = bisect.bisect_right(starts[other], span[0]) - 1
+            if other != index and k >= 0 and other_spans[k][1] >= span[1] and other_spans[k] != span:
+                return True
+        return False
 
     kept = {i for i, found in spans.items() if any(not inside_another(i, s) for s in found)}
     # An answer that opens with an option and then ends or breaks off ("No, it is not blurry")

@@ -25,6 +25,8 @@ from qbench_tasks.settings import RunSettings
 # The document column that carries the run's A1 judge (JSON; "" when matching is by rules only).
 A1_JUDGE_FIELD = "a1_judge_spec"
 NO_OPTION = -1  # the judge's reading: the answer chooses no option (or several)
+# "Answer:", "The option is" opening a reply; linear (no adjacent runs that share characters).
+_ANSWER_LABEL = re.compile(r"^(?:the\s+)?(?:answer|option|choice)(?:\s*is\b)?[\s:\-]*", re.I)
 
 
 def a1_judge_spec(settings: RunSettings) -> JudgeSpec | None:
@@ -40,7 +42,7 @@ def a1_judge_spec(settings: RunSettings) -> JudgeSpec | None:
 def parse_choice_reply(reply: str, option_count: int) -> int | None:
     """The option index a judge's reply names, ``NO_OPTION`` for 'none', None when unreadable
     ("A", "(b).", "**C**", "Answer: D", "Option A", "none"; a letter the question lacks: unreadable)."""
-    text = re.sub(r"^\s*(?:the\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*", "", reply.strip(), flags=re.I)
+    text = _ANSWER_LABEL.sub("", reply.strip(), count=1)
     text = text.strip(" \t\n*().:'\"`").strip()
     if text.lower() == A1_JUDGE_NONE:
         return NO_OPTION

@@ -43,7 +43,11 @@ def parse_judge_score(reply: str) -> int | None:
     return int(value) if value.is_integer() and int(value) in SCORES else None
 
 
-_LABELLED_SCORE = re.compile(r"\bscore\b\s*(?:is\b|of\b)?\s*[:=\-]?\s*\**\s*:?\s*(\d+(?:\.\d+)?)", re.I)
+# Linear in the reply's length, as every pattern over model or judge text must be: no two
+# unbounded runs that can share characters stand next to each other (a reply of "Score" and
+# spaces made the earlier pattern, with five adjacent \s*, take minutes).
+_SEPARATOR = r"[\s:=*\-]*"
+_LABELLED_SCORE = re.compile(rf"\bscore\b{_SEPARATOR}(?:(?:is|of)\b{_SEPARATOR})?(?<![-\d.])(\d+(?:\.\d+)?)", re.I)
 _BARE_NUMBER = re.compile(r"[\s*.:]*(\d+(?:\.\d+)?)[\s*.]*")
 
 
