@@ -103,7 +103,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("judge_chat", BOOL, None, "system + user messages to the judge",
             "auto: when the judge has a chat template"),
     Setting("judge_cache", FILE, None, "SQLite file of judge replies", "`judge-replies.sqlite3` in the cache folder"),
-    Setting("judge_timeout", _whole(1), 60, "seconds per request to an API judge"),
+    Setting("judge_timeout", _whole(1), 60, "deadline in seconds for each whole request to an API judge"),
 )}
 
 

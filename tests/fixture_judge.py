@@ -1,4 +1,5 @@
-"""A tiny causal LM, wired by hand, that judges by rule: the A2 judge for tests.
+"""A tiny causal LM, wired by hand, that judges by rule: the A2 judge for tests (and the HTTP
+server the stand-in API judges run on).
 
 It is a real ``LlamaForCausalLM`` with a saved tokenizer, so it loads through lm-eval's ``hf``
 model like any local judge, but its reply is known in advance: the marker token that occurs most
@@ -10,6 +11,7 @@ reply it ends the generation. A test can then put markers into descriptions and 
 from __future__ import annotations
 
 import os
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import torch
@@ -77,3 +79,14 @@ def build_keyword_judge(out_dir: str | os.PathLike) -> Path:
         model.lm_head.weight[tokenizer.eos_token_id, _REPLY] = 1000.0
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return save_atomically(Path(out_dir), model, tokenizer)
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """The stand-in HTTP judges' server. Clients that give up mid-reply are expected (time-outs),
+    so their connection errors are not printed: a traceback printed in a handler thread while the
+    main thread parses Python source trips CPython 3.11's AST recursion check (a SystemError)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass

@@ -89,9 +89,11 @@ def test_unparsed_answers_are_matched_by_the_judge_once_and_reported_apart(tmp_p
         mine = [kind(d) in (0, 1) for d in docs if in_category(d, category)]
         assert after[f"{category}_judged,none"] == pytest.approx(sum(mine) / len(mine))
     assert "acc_judged,none" not in before
+    first_asked = list(ASKED)
     ASKED.clear()
     again = evaluate_scripted(answer, "qbench_a1_demo", metadata)["results"]["qbench_a1_demo"]
-    assert ASKED == [] and again == after  # every reply came from the cache: nothing is asked twice
+    # Every readable reply came from the cache; only the gibberish (never stored) is asked again.
+    assert sorted(ASKED) == sorted(p for p in first_asked if "zzz" in p) and again == after
 
 
 def in_category(doc, category):

@@ -22,6 +22,7 @@ from lm_eval.api.instance import Instance
 
 from qbench_tasks.judging.cache import ReplyCache, StoreEachReply
 from qbench_tasks.judging.spec import JudgeSpec
+from qbench_tasks.judging.transport import JudgeRefused, use_judge_transport
 from qbench_tasks.prompts import judge_flat_prompt
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ CHUNK_SIZE = 256
 BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 _API_SEED = 1234  # lm-eval's default API seed; round and attempt are added to it
+Store = Callable[[dict[str, str]], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,11 @@ class Ask:
 
 
 def load_judge(spec: JudgeSpec):
-    """The judge as an lm-eval LM, built from its registered name and model_args; an API judge
-    gets ``spec.timeout`` per request unless its model_args set one, and a local one (``hf``, ...)
-    without ``device=`` the GPU where there is one, else the CPU, as an evaluated model does
+    """The judge as an lm-eval LM, built from its registered name and model_args. An API judge
+    (lm-eval's ``TemplateAPI``) gets ``spec.timeout`` as each request's deadline unless its
+    model_args set one, sends the ``api_key`` its model_args give (lm-eval's own API models read
+    only the environment), and talks through ``judging.transport``; a local one (``hf``, ...)
+    without ``device=`` gets the GPU where there is one, else the CPU, as an evaluated model does
     (lm-eval's ``hf`` default, "cuda", failed on a CPU-only machine)."""
     from lm_eval.api.registry import get_model
     from lm_eval.models.api_models import TemplateAPI
@@ -58,11 +62,22 @@ def load_judge(spec: JudgeSpec):
     args = simple_parse_args_string(spec.model_args)
     if isinstance(model_class, type) and issubclass(model_class, TemplateAPI):
         args.setdefault("timeout", spec.timeout)
-    elif "device" in inspect.signature(model_class).parameters:
+        if "api_key" in args:
+            model_class = _with_key(model_class, str(args.pop("api_key")))
+        judge = model_class.create_from_arg_obj(args)
+        use_judge_transport(judge)
+        return judge
+    if "device" in inspect.signature(model_class).parameters:
         import torch
 
         args.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
     return model_class.create_from_arg_obj(args)
+
+
+def _with_key(model_class: type, key: str) -> type:
+    """``model_class`` whose ``api_key`` (what lm-eval's API models put in the Authorization
+    header and hand their clients) is ``key``."""
+    return type(model_class.__name__, (model_class,), {"api_key": property(lambda self: key)})
 
 
 def _uses_chat(judge, spec: JudgeSpec) -> bool:
@@ -86,8 +101,8 @@ def _generation_kwargs(judge, spec: JudgeSpec, round_: int, attempt: int) -> dic
 
 
 def _ask_judge(judge, spec: JudgeSpec, asks: Sequence[Ask], attempt: int, system: str,
-               cache: ReplyCache, keys: Sequence[str]) -> list[str]:
-    """The judge's replies to ``asks``, each stored under its key in ``cache`` as it arrives."""
+               store: Store, keys: Sequence[str]) -> list[str]:
+    """The judge's replies to ``asks``, each handed to ``store`` under its key as it arrives."""
     chat = _uses_chat(judge, spec)
     requests = []
     for ask in asks:
@@ -99,7 +114,7 @@ def _ask_judge(judge, spec: JudgeSpec, asks: Sequence[Ask], attempt: int, system
             context = judge_flat_prompt(ask.question, system)
         arguments = (context, _generation_kwargs(judge, spec, ask.round, attempt))
         requests.append(Instance(request_type="generate_until", doc={}, arguments=arguments, idx=0))
-    hook, judge.cache_hook = judge.cache_hook, StoreEachReply(cache, requests, keys)
+    hook, judge.cache_hook = judge.cache_hook, StoreEachReply(store, requests, keys)
     try:
         replies = judge.generate_until(requests)
     finally:
@@ -116,12 +131,26 @@ def _cache_key(spec: JudgeSpec, ask: Ask, attempt: int) -> str:
 
 
 
-def _ask_stored(judge, spec: JudgeSpec, cache: ReplyCache, asks: dict[str, Ask], attempt: int,
+def _storing(cache: ReplyCache, spec: JudgeSpec, asks: dict[str, Ask], parse: Callable[[str, Ask], object]) -> Store:
+    """What becomes of replies (cache key -> reply) as they arrive: each is cut to its first
+    ``spec.reply_chars()`` characters, which is all that is read and kept (a 1 MB reply to a
+    32-token request is a faulty server, not a judgement); a readable one is stored unless the
+    cache holds one already, and then the stored one is used, so a shared cache and every rerun
+    agree with the run that stored it. An unreadable one (empty, null, no score) is not stored:
+    a rerun asks again."""
+    def store(replies: dict[str, str]) -> dict[str, str]:
+        kept = {key: reply[:spec.reply_chars()] for key, reply in replies.items()}
+        return kept | cache.put_new({key: reply for key, reply in kept.items()
+                                     if parse(reply, asks[key]) is not None})
+    return store
+
+
+def _ask_stored(judge, spec: JudgeSpec, cache: ReplyCache, store: Store, asks: dict[str, Ask], attempt: int,
                 system: str, what: str) -> dict[str, str]:
-    """Replies for ``asks`` (cache key -> ask), each stored as it arrives. A chunk whose call fails
-    (an HTTP error, a malformed or empty reply, a time-out) is asked again one request at a time,
-    so one bad request costs only itself; a request that fails alone is left out (asked again at
-    the next attempt, never stored)."""
+    """Replies for ``asks`` (cache key -> ask), each handed to ``store`` as it arrives. A chunk whose
+    call fails (an HTTP error, a malformed or empty reply, a time-out) is asked again one request at
+    a time, so one bad request costs only itself; a request that fails alone is left out (asked
+    again at the next attempt). A judge that refuses the credentials ends the judging at once."""
     replies: dict[str, str] = {}
     keys = list(asks)
     for start in range(0, len(keys), CHUNK_SIZE):
@@ -131,16 +160,16 @@ def _ask_stored(judge, spec: JudgeSpec, cache: ReplyCache, asks: dict[str, Ask],
             if not part:
                 continue
             try:
-                answered = _ask_judge(judge, spec, [asks[key] for key in part], attempt, system, cache, part)
+                answered = _ask_judge(judge, spec, [asks[key] for key in part], attempt, system, store, part)
+            except JudgeRefused as err:
+                raise JudgeRefused(f"{what} judge {spec.model}: {err}. Replies already stored are kept") from None
             except Exception as err:  # noqa: BLE001 - a judge failure must never end the run
                 replies.update(cache.get(part))  # what arrived before the failure
                 if len(part) == 1:
                     logger.warning("%s judge %s: a request failed (%s: %s); it is asked again at the next "
                                    "attempt, else counted as invalid", what, spec.model, type(err).__name__, err)
                 continue
-            fresh = dict(zip(part, answered))
-            cache.put(fresh)
-            replies.update(fresh)
+            replies.update(store(dict(zip(part, answered))))
             break
     return replies
 
@@ -171,7 +200,8 @@ def ask_until_readable(
             if missing:
                 judge = judge or make_judge(spec)
                 logger.info("%s judge %s: %d requests (attempt %d)", what, spec.model, len(missing), attempt + 1)
-                replies.update(_ask_stored(judge, spec, cache, missing, attempt, system, what))
+                store = _storing(cache, spec, missing, parse)
+                replies.update(_ask_stored(judge, spec, cache, store, missing, attempt, system, what))
             for i in pending:
                 reply = replies.get(keys[i])
                 final[i] = ("", None) if reply is None else (reply, parse(reply, asks[i]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lm_eval.api.instance import Instance
@@ -32,9 +32,12 @@ class ReplyCache:
             found.update(self._db.execute(f"SELECT key, reply FROM replies WHERE key IN ({marks})", part))
         return found
 
-    def put(self, replies: dict[str, str]) -> None:
+    def put_new(self, replies: dict[str, str]) -> dict[str, str]:
+        """Store each reply whose key holds none yet (a stored reply is never replaced); returns
+        what the cache holds for these keys."""
         with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?)", replies.items())
+            self._db.executemany("INSERT OR IGNORE INTO replies VALUES (?, ?)", replies.items())
+        return self.get(list(replies)) if replies else {}
 
     def close(self) -> None:
         self._db.close()
@@ -42,10 +45,11 @@ class ReplyCache:
 
 class StoreEachReply:
     """Stands in for the judge's cache hook: lm-eval models report every reply through it as it
-    comes, so each is stored at once and a killed run loses only the replies in flight."""
+    comes, so each is handed to ``store`` at once and a killed run loses only the replies in flight."""
 
-    def __init__(self, cache: ReplyCache, requests: Sequence[Instance], keys: Sequence[str]):
-        self.cache = cache
+    def __init__(self, store: Callable[[dict[str, str]], object], requests: Sequence[Instance],
+                 keys: Sequence[str]):
+        self.store = store
         self.keys: dict[str, list[str]] = {}  # request -> its cache keys (equal requests: rounds)
         for request, key in zip(requests, keys):
             self.keys.setdefault(request_id(request.args), []).append(key)
@@ -53,7 +57,7 @@ class StoreEachReply:
     def add_partial(self, attr: str, req, res) -> None:
         waiting = self.keys.get(request_id(req)) if attr == "generate_until" and isinstance(res, str) else None
         if waiting:
-            self.cache.put({waiting.pop(0): res})
+            self.store({waiting.pop(0): res})
 
 
 def request_id(args) -> str:

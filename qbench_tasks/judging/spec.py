@@ -74,6 +74,11 @@ class JudgeSpec:
     def cache_path(self) -> Path:
         return Path(self.cache).expanduser() if self.cache else cache_dir() / "judge-replies.sqlite3"
 
+    def reply_chars(self) -> int:
+        """How much of a reply is read and kept: room for ``max_tokens`` tokens of 8 characters,
+        and at least 8,192 characters."""
+        return max(8192, 8 * self.max_tokens)
+
     def identity(self) -> dict:
         """What a reply depends on besides prompt, round and attempt (the cache key's judge part)."""
         return {"model": self.model, "model_args": redact_text(self.model_args), "temperature": self.temperature,
