@@ -42,6 +42,16 @@ class KeyedJudge(LM):
     ('{"model_args": "model=x,hf_token=hf_1"}', f'{{"model_args": "model=x,hf_token={REDACTED}"}}'),
     ("password = hunter2, x=1", f"password = {REDACTED}, x=1"),
     ("max_tokens=32,max_gen_toks=5,tokens=3", "max_tokens=32,max_gen_toks=5,tokens=3"),
+    # Any name naming a key, token, secret, password, credential or authorization, in any case.
+    ("model=x,openai_api_key=sk-2", f"model=x,openai_api_key={REDACTED}"),
+    ("secret_key=s3,session_token=t0k", f"secret_key={REDACTED},session_token={REDACTED}"),
+    ("OPENAI_API_KEY=sk-3 apiKey=k4 x-api-key=k5", f"OPENAI_API_KEY={REDACTED} apiKey={REDACTED} x-api-key={REDACTED}"),
+    ("db_credentials=c1,Authorization=basic", f"db_credentials={REDACTED},Authorization={REDACTED}"),
+    ('{"OPENAI_API_KEY": "sk-4", "judge_model": "hf"}', f'{{"OPENAI_API_KEY": "{REDACTED}", "judge_model": "hf"}}'),
+    ("{'secret_key': 'sk-5'}", f"{{'secret_key': '{REDACTED}'}}"),
+    ("header: Authorization: Bearer abc.def-1", f"header: Authorization: Bearer {REDACTED}"),
+    # Tokenizer settings are not credentials.
+    ("add_bos_token=True,pad_token_id=0,max_new_tokens=9", "add_bos_token=True,pad_token_id=0,max_new_tokens=9"),
 ])
 def test_redact_text(text, expected):
     assert redact_text(text) == expected
@@ -56,7 +66,9 @@ def test_redact_nested_values_and_credential_keys():
 def test_a_planted_key_reaches_no_file(session_dir, tmp_path):  # noqa: F811
     from qbench_tasks.cli import main
 
-    metadata = {"judge_model": "qbench-test-keyed-judge", "judge_model_args": f"model=judge,api_key={PLANTED}",
+    metadata = {"judge_model": "qbench-test-keyed-judge",
+                "judge_model_args": f"model=judge,api_key={PLANTED},secret_key={PLANTED}2,session_token={PLANTED}3",
+                "OPENAI_API_KEY": f"{PLANTED}4",
                 "judge_rounds": 1, "judge_cache": str(tmp_path / "replies.sqlite3"), "a1_judge": True}
     tracker = EvaluationTracker(output_path=str(tmp_path / "out"))
     out = lm_eval.simple_evaluate(
@@ -71,7 +83,7 @@ def test_a_planted_key_reaches_no_file(session_dir, tmp_path):  # noqa: F811
     assert out["results"]["qbench_a2_demo"]["relevance,judge"] == 1.0  # the judge was reached
     (samples_file,) = (tmp_path / "out").rglob("samples_qbench_a2_demo_*.jsonl")
     main(["judge", "--samples", str(samples_file), "--judge-model", "qbench-test-keyed-judge",
-          "--judge-model-args", f"api_key={PLANTED}", "--rounds", "1",
+          "--judge-model-args", f"api_key={PLANTED},openai_api_key={PLANTED}5", "--rounds", "1",
           "--cache", str(tmp_path / "replies.sqlite3"), "--out", str(tmp_path / "judged")])
 
     written = [path for root in (tmp_path, session_dir) for path in root.rglob("*") if path.is_file()]
