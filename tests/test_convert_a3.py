@@ -10,7 +10,7 @@ from PIL import Image
 from qbench_tasks import cli
 from qbench_tasks.a3.convert import A3_FEATURES, a3_card, convert_a3, read_a3_labels
 from qbench_tasks.a3.databases import A3_DATABASES
-from qbench_tasks.data.conversion import ConversionError
+from qbench_tasks.data.conversion import ConversionError, with_image_hashes
 
 OFFICIAL_FILES = {db.name: db.official_labels for db in A3_DATABASES.values() if db.name != "livefb"}
 
@@ -50,7 +50,7 @@ def test_official_label_files_convert_and_load(database, official_a3_labels, tmp
 
     assert report.written == len(sample) and report.skipped == []
     loaded = load(tmp_path / "data" / database, tmp_path)
-    assert loaded.features == A3_FEATURES
+    assert loaded.features == with_image_hashes(A3_FEATURES)
     assert loaded["img_path"] == [row["img_path"] for row in sample]
     assert loaded["mos"] == [float(row["gt_score"]) for row in sample]
     assert loaded[1]["image"].size == (16 + 1 % 5, 12 + 1 % 3)
@@ -156,7 +156,7 @@ def test_card_on_disk_is_the_shipped_template_with_matching_header(small_set, tm
     assert card == a3_card(A3_DATABASES["liveitw"], 4)
     header = yaml.safe_load(card.split("---")[1])
     assert header["configs"][0]["data_files"] == [{"split": "test", "path": "data/test-*"}]
-    assert [f["name"] for f in header["dataset_info"]["features"]] == list(A3_FEATURES)
+    assert [f["name"] for f in header["dataset_info"]["features"]] == list(with_image_hashes(A3_FEATURES))
     assert "LIVE-itw" in card and "4 images" in card
 
 

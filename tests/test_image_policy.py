@@ -6,13 +6,17 @@ import struct
 import zlib
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
+from skimage import data as sample_photos
 
 from qbench_tasks.a3.convert import A3_FEATURES, convert_a3
+from qbench_tasks.data.conversion import ConversionError
 from qbench_tasks.data.image_policy import ImageRefused, open_rgb, read_rgb
 from qbench_tasks.data.lazy_images import doc_to_lazy_image, load_detached
-from qbench_tasks.data.parquet import write_parquet_dataset
+from qbench_tasks.data.parquet import split_shards, write_parquet_dataset
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -216,3 +220,76 @@ def test_oversized_file_is_refused_before_reading(tmp_path, monkeypatch):
     Image.new("RGB", (64, 64), (1, 2, 3)).save(path)
     with pytest.raises(ImageRefused, match="over the 100-byte limit"):
         read_rgb(path)
+
+
+def photo_jpeg() -> bytes:
+    return encoded(Image.fromarray(sample_photos.astronaut()), "JPEG", quality=90)
+
+
+def flipped(data: bytes, count: int = 16, step: int = 97) -> bytes:
+    """``data`` with ``count`` bytes inverted from a third of the way in (inside a JPEG's
+    entropy-coded data)."""
+    damaged = bytearray(data)
+    for k in range(count):
+        damaged[len(damaged) // 3 + k * step] ^= 0xFF
+    return bytes(damaged)
+
+
+def test_corrupt_jpeg_data_is_refused_at_conversion(tmp_path):
+    """Pillow decodes a JPEG with 16 flipped bytes to damaged pixels without a word; libjpeg warns,
+    and conversion refuses the file by row and name."""
+    damaged = flipped(photo_jpeg())
+    assert open_rgb(damaged, "damaged.jpg").size == (512, 512)  # what Pillow alone would accept
+    images = tmp_path / "images"
+    images.mkdir()
+    files = {"a.jpg": photo_jpeg(), "damaged.jpg": damaged, "c.png": encoded(Image.new("RGB", (16, 16)), "PNG")}
+    for name, data in files.items():
+        (images / name).write_bytes(data)
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps([{"img_path": n, "gt_score": i} for i, n in enumerate(files)]))
+    with pytest.raises(ConversionError, match=r"row 1 \(damaged.jpg\): image file .*damaged.jpg has corrupt JPEG data"):
+        convert_a3("koniq", labels, images, tmp_path / "data")
+    report = convert_a3("koniq", labels, images, tmp_path / "data", skip_bad=True)
+    assert report.written == 2 and len(report.skipped) == 1 and "damaged.jpg" in report.skipped[0]
+
+
+def test_bytes_changed_inside_a_converted_shard_are_refused_when_read(tmp_path):
+    """Each image's SHA-256 is recorded at conversion: a 64-byte flip inside a shard (that still
+    decodes) is named, with the shard, when the image is read; the other images are unaffected."""
+    images = tmp_path / "images"
+    images.mkdir()
+    names = ["a.jpg", "b.jpg", "c.jpg"]
+    for name, photo in zip(names, (sample_photos.astronaut(), sample_photos.chelsea(), sample_photos.coffee())):
+        (images / name).write_bytes(encoded(Image.fromarray(photo), "JPEG", quality=90))
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps([{"img_path": n, "gt_score": i} for i, n in enumerate(names)]))
+    convert_a3("koniq", labels, images, tmp_path / "data")
+    (shard,) = split_shards(tmp_path / "data" / "koniq")["test"]
+    table = pq.read_table(shard)
+    cells = table.column("image").to_pylist()
+    cells[1]["bytes"] = flipped(cells[1]["bytes"], count=64, step=13)
+    column = pa.array(cells, type=table.schema.field("image").type)
+    pq.write_table(table.set_column(table.column_names.index("image"), "image", column), shard)
+    assert open_rgb(cells[1]["bytes"], "b.jpg").size  # the damaged bytes still decode
+
+    docs = load_detached(tmp_path / "data" / "koniq")["test"]
+    decode = {doc["img_path"]: doc_to_lazy_image(doc)[0].decode for doc in docs}
+    assert decode["a.jpg"]().size == (512, 512) and decode["c.jpg"]().size == (600, 400)
+    with pytest.raises(ImageRefused, match=rf"image b.jpg in {shard}: its bytes are not those converted"):
+        decode["b.jpg"]()
+
+
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_float_tiff_is_read_as_its_brightness(scale):
+    """A 32-bit float TIFF stores 0...1 (or 0...255): either way, the same 8-bit picture."""
+    grey = np.array([[0.0, 0.25, 0.5, 1.0]] * 8, dtype=np.float32).repeat(4, axis=1) * scale
+    image = open_rgb(encoded(Image.fromarray(grey, mode="F"), "TIFF"), "float.tif")
+    assert pixels(image)[0, ::4, 0].tolist() == [0, 64, 128, 255]
+
+
+@pytest.mark.parametrize("value", [-0.5, 300.0, float("nan")])
+def test_float_tiff_outside_both_ranges_is_refused(value):
+    grey = np.full((8, 8), 0.5, dtype=np.float32)
+    grey[0, 0] = value
+    with pytest.raises(ImageRefused, match="odd.tif has float pixels from .*neither 0-1 nor 0-255"):
+        open_rgb(encoded(Image.fromarray(grey, mode="F"), "TIFF"), "odd.tif")

@@ -14,7 +14,7 @@ from test_convert_a3 import write_images, write_labels
 from test_model_matrix import MARKERS, direct_loglikelihood
 
 from qbench_tasks.a1.export import a1_submission
-from qbench_tasks.data.conversion import ConversionError
+from qbench_tasks.data.conversion import ConversionError, with_image_hashes
 from qbench_tasks.data.lazy_images import doc_to_lazy_image
 from qbench_tasks.data.location import recorded_identity
 from qbench_tasks.data.parquet import load_parquet_dataset
@@ -83,7 +83,8 @@ def test_the_release_converts_as_published(tmp_path):
 
     folder = tmp_path / "data" / pairs.DATASET_NAME
     loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache"))
-    assert loaded["dev"].features == PAIR_FEATURES and loaded["test"].num_rows == len(PUBLISHED_QUESTIONS)
+    assert loaded["dev"].features == with_image_hashes(PAIR_FEATURES, pairs.IMAGE_COLUMNS)
+    assert loaded["test"].num_rows == len(PUBLISHED_QUESTIONS)
     first, second = loaded["dev"][0], loaded["dev"][1]
     assert first["img_path"] == PUBLISHED_PAIR and second["img_path"] == other
     # write_images sizes images by their index in SINGLES: 00079 (16, 12), 09769 (17, 13), 00100 (18, 14)

@@ -14,6 +14,7 @@ from qbench_tasks.data.conversion import (
     check_unique,
     image_rows,
     read_json_rows,
+    with_image_hashes,
 )
 from qbench_tasks.data.location import dataset_identity
 from qbench_tasks.data.parquet import write_parquet_dataset
@@ -113,7 +114,7 @@ def convert_a2(
         report.out_dir,
         "test",
         image_rows(labels, rows, images, skip_bad, report, allow_outside_images),
-        LLDESCRIBE_FEATURES,
+        with_image_hashes(LLDESCRIBE_FEATURES),
         lambda counts: lldescribe_card(facts, counts["test"], counts["test"] if golden is not None else 0),
     )
     return report

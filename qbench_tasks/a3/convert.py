@@ -16,6 +16,7 @@ from qbench_tasks.data.conversion import (
     existing_inputs,
     image_rows,
     read_json_rows,
+    with_image_hashes,
 )
 from qbench_tasks.data.parquet import write_parquet_dataset
 from qbench_tasks.data_cards import render_card
@@ -89,7 +90,7 @@ def convert_a3(
         report.out_dir,
         "test",
         image_rows(labels, rows, images, skip_bad, report, allow_outside_images),
-        A3_FEATURES,
+        with_image_hashes(A3_FEATURES),
         lambda counts: a3_card(db, counts["test"]),
     )
     return report

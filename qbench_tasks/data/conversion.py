@@ -5,13 +5,16 @@ converter lives in its own package (``qbench_tasks.a1.convert``, ...)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qbench_tasks.data.image_policy import read_rgb
+import datasets
+
+from qbench_tasks.data.image_policy import check_jpeg_data, read_rgb
 from qbench_tasks.data.parquet import write_parquet_dataset
 from qbench_tasks.data_cards import render_card
 
@@ -76,11 +79,24 @@ def check_unique(labels: Path, i: int, img_path: str | list[str], seen: dict, qu
 
 def read_checked_image(path: Path) -> bytes:
     """The file's bytes, after checking that the image policy accepts it (raises
-    ``ImageRefused``, a ValueError, saying why not). See ``qbench_tasks.data.image_policy``."""
+    ``ImageRefused``, a ValueError, saying why not), and, for a JPEG, that libjpeg reads its data
+    without a corrupt-data warning. See ``qbench_tasks.data.image_policy``."""
     # A reduced-scale JPEG decode still reads the whole entropy-coded stream, so truncation is
     # caught at a fraction of the cost of a full decode.
     data, _ = read_rgb(path, draft=(64, 64))
+    check_jpeg_data(data, str(path))
     return data
+
+
+def image_hash_column(column: str) -> str:
+    """The column holding the SHA-256 of image column ``column``'s file bytes, recorded at
+    conversion and checked whenever the image is read (``lazy_images``)."""
+    return f"{column}_sha256"
+
+
+def with_image_hashes(features: datasets.Features, image_columns: tuple[str, ...] = ("image",)) -> datasets.Features:
+    """``features`` and a content-hash column per image column."""
+    return datasets.Features({**features, **{image_hash_column(c): datasets.Value("string") for c in image_columns}})
 
 
 def image_file(images: Path, img_path: str, allow_outside: bool = False) -> Path:
@@ -99,14 +115,16 @@ def image_rows(
     files_of: Callable[[dict], list[str]] = lambda row: [row["img_path"]],
 ) -> Iterator[dict]:
     """Each label row with its image files' bytes added (checked to decode), one per column of
-    ``image_columns``, from the files ``files_of(row)`` names under ``images``."""
+    ``image_columns``, from the files ``files_of(row)`` names under ``images``, each with its
+    content hash (``image_hash_column``)."""
     for i, row in enumerate(rows):
         paths = files_of(row)
         cells = {}
         for column, img_path in zip(image_columns, paths, strict=True):
             try:
-                cells[column] = {"bytes": read_checked_image(image_file(images, img_path, allow_outside)),
-                                 "path": img_path}
+                data = read_checked_image(image_file(images, img_path, allow_outside))
+                cells[column] = {"bytes": data, "path": img_path}
+                cells[image_hash_column(column)] = hashlib.sha256(data).hexdigest()
             except ValueError as err:
                 message = f"{labels}: row {i} ({img_path}): {err}"
                 if not skip_bad:
@@ -183,6 +201,6 @@ def convert_split(labels, images, split: str, splits: tuple[str, ...], out_dir: 
     report.written = write_parquet_dataset(
         out_dir, split,
         image_rows(labels, rows, images, skip_bad, report, allow_outside_images, image_columns, files_of),
-        features, card,
+        with_image_hashes(features, image_columns), card,
     )
     return report

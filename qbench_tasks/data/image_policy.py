@@ -13,6 +13,10 @@ a format outside ``RASTER_FORMATS``        refused: EPS, PS and PDF (run through
 a side over ``MAX_ASPECT_RATIO`` x the     refused (a 30000x10 strip took 17 s and 3.7 GB in a
 other                                      processor's resize)
 truncated or otherwise corrupt data        refused (the whole file is decoded, nothing guessed)
+JPEG data libjpeg reads only with a        refused at conversion (Pillow decodes it silently to
+corrupt-data warning                       damaged pixels; ``check_jpeg_data``)
+bytes that changed after conversion        refused when read (each image's SHA-256 is recorded
+                                           at conversion: ``data.lazy_images``)
 more pixels than Pillow's limit            refused (``Image.MAX_IMAGE_PIXELS``, 89.5 Mpx: the
 (decompression bomb)                       size is read from the header, before any decoding)
 smaller than ``MIN_SIDE`` pixels a side    refused (1x1 and other placeholder images)
@@ -20,6 +24,8 @@ EXIF orientation tag                       applied: pixels as any photo viewer s
 animated GIF / PNG / WebP                  the first frame
 CMYK (JPEG)                                Pillow's CMYK -> RGB conversion
 16-bit grey (PNG ``I;16``, ``I``)           scaled to 8 bits (value / 257), then grey -> RGB
+32-bit float grey (TIFF ``F``)              values in 0...1 scaled by 255, in 0...255 kept;
+                                           others (negative, over 255, NaN) refused
 grey, 1-bit, palette without transparency  ``convert("RGB")``
 alpha (RGBA, LA, palette + transparency)   composited over white
 RGB                                        unchanged
@@ -34,11 +40,13 @@ transparent pixels.
 from __future__ import annotations
 
 import io
+import math
 import os
 import stat
 import warnings
 
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps
 
 MIN_SIDE = 8  # pixels; smaller images carry no quality to judge
@@ -87,17 +95,36 @@ def open_rgb(data: bytes, name: str, draft: tuple[int, int] | None = None) -> Im
             raise
         raise ImageRefused(f"image file {name} is not a readable image in an allowed format "
                            f"({', '.join(RASTER_FORMATS)}): {err}") from None
-    return to_rgb(image)
+    return to_rgb(image, name)
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """The RGB picture of an opened image: orientation, bit depth and alpha per the policy."""
+def check_jpeg_data(data: bytes, name: str) -> None:
+    """Refuse a JPEG whose entropy-coded data libjpeg can read only with a corrupt-data warning
+    ("Corrupt JPEG data: ...", "Premature end of JPEG file"): Pillow ignores those warnings, so
+    16 flipped bytes pass its decode 35 times in 40. libjpeg-turbo through simplejpeg's strict
+    mode raises them; any other failure of that decoder (a JPEG it does not support) is left to
+    Pillow's judgement."""
+    if not data.startswith(b"\xff\xd8"):
+        return
+    try:
+        simplejpeg.decode_jpeg(data, strict=True, min_width=64, min_height=64)
+    except ValueError as err:
+        if str(err).startswith(_LIBJPEG_CORRUPT_DATA):
+            raise ImageRefused(f"image file {name} has corrupt JPEG data ({err})") from None
+
+
+_LIBJPEG_CORRUPT_DATA = ("Corrupt JPEG data", "Premature end of JPEG file")
+
+
+def to_rgb(image: Image.Image, name: str = "") -> Image.Image:
+    """The RGB picture of an opened image: orientation, bit depth and alpha per the policy
+    (``name`` goes into a refusal)."""
     image = ImageOps.exif_transpose(image)  # also a plain copy of the first frame if animated
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         grey = np.asarray(image, dtype=np.float64) / 257.0
         image = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8))
     elif image.mode == "F":
-        image = Image.fromarray(np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8))
+        image = Image.fromarray(_float_grey_as_8_bits(np.asarray(image, dtype=np.float64), name))
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -105,6 +132,17 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _float_grey_as_8_bits(grey: np.ndarray, name: str) -> np.ndarray:
+    """Float pixels as 8 bits: 0...1 (how float images are usually stored) scaled by 255, 0...255
+    kept; read as 0...255, a 0...1 image came out almost black."""
+    low, high = (float(grey.min()), float(grey.max())) if np.isfinite(grey).all() else (math.nan, math.nan)
+    if not 0.0 <= low <= high <= 255.0:
+        raise ImageRefused(f"image file {name} has float pixels from {low} to {high}: neither 0-1 nor 0-255, "
+                           "so their brightness cannot be told")
+    scale = 255.0 if high <= 1.0 else 1.0
+    return np.clip(np.rint(grey * scale), 0, 255).astype(np.uint8)
 
 
 def read_rgb(path: str | os.PathLike, draft: tuple[int, int] | None = None) -> tuple[bytes, Image.Image]:

@@ -24,7 +24,8 @@ import datasets
 import pyarrow.parquet as pq
 from PIL import Image
 
-from qbench_tasks.data.image_policy import open_rgb, read_rgb
+from qbench_tasks.data.conversion import image_hash_column
+from qbench_tasks.data.image_policy import ImageRefused, open_rgb, read_rgb
 from qbench_tasks.data.parquet import load_parquet_dataset, split_shards, with_constant_columns
 
 # Document column (carrying the setting of that name) that lets the model wrapper decode JPEGs at a reduced
@@ -77,22 +78,37 @@ class _ParquetImages:
                 # Opened for this read only: an open ParquetFile keeps its last read's buffers
                 # (~one row group), so holding one per shard grew memory with the database.
                 with pq.ParquetFile(self._shards[f]) as shard:
-                    self._kept[group] = shard.read_row_group(g, columns=[self._column]).column(0)
+                    columns = [self._column, image_hash_column(self._column)]
+                    self._kept[group] = shard.read_row_group(
+                        g, columns=[c for c in columns if c in shard.schema_arrow.names])
                 if len(self._kept) > _ROW_GROUPS_KEPT:
                     self._kept.popitem(last=False)
             self._kept.move_to_end(group)
-            return self._kept[group][row - self._starts[group]].as_py()
+            table, at = self._kept[group], row - self._starts[group]
+            cell = table.column(self._column)[at].as_py()
+            return {**cell, **_recorded_hash(table.column_names, lambda c: table.column(c)[at].as_py(),
+                                             self._column, self._shards[self._groups[group][0]])}
 
 
 class _DatasetImages:
     """One split's image column from a loaded dataset (hub data, whose files are not ours)."""
 
     def __init__(self, ds: datasets.Dataset, column: str):
-        self._images = ds.select_columns([column]).cast_column(column, datasets.Image(decode=False))
+        columns = [c for c in (column, image_hash_column(column)) if c in ds.column_names]
+        self._images = ds.select_columns(columns).cast_column(column, datasets.Image(decode=False))
         self._column = column
 
     def cell(self, row: int) -> dict:
-        return self._images[row][self._column]
+        values = self._images[row]
+        return {**values[self._column], **_recorded_hash(self._images.column_names, values.get, self._column,
+                                                         "the loaded dataset")}
+
+
+def _recorded_hash(columns, value_of, column: str, where) -> dict:
+    """The content hash recorded for ``column`` at conversion, and where it was read, as extra
+    fields of an image cell; none for data converted before hashes were recorded."""
+    name = image_hash_column(column)
+    return {"sha256": value_of(name), "source": str(where)} if name in columns else {}
 
 
 # Image columns of the loaded splits, by key; per process, filled as tasks load their data.
@@ -229,10 +245,18 @@ def doc_to_lazy_image(doc: dict) -> list[LazyImage]:
 
 
 def decode_image_cell(cell: dict, name: str, draft: tuple[int, int] | None = None) -> Image.Image:
-    """An undecoded ``datasets.Image`` value (file bytes, or a path) as the policy's RGB image."""
+    """An undecoded ``datasets.Image`` value (file bytes, or a path) as the policy's RGB image,
+    refused (``ImageRefused``) when its bytes are not those whose hash conversion recorded."""
     if cell.get("bytes") is None:
-        return read_rgb(cell["path"], draft)[1]
-    return open_rgb(cell["bytes"], name, draft)
+        data, image = read_rgb(cell["path"], draft)
+    else:
+        data, image = cell["bytes"], None
+    recorded = cell.get("sha256")
+    if recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
+        raise ImageRefused(f"image {name} in {cell.get('source')}: its bytes are not those converted (their "
+                           "SHA-256 differs from the one recorded at conversion): the file changed on disk; "
+                           "convert the dataset again")
+    return image if image is not None else open_rgb(data, name, draft)
 
 
 def doc_to_decoded_image(doc: dict) -> list[Image.Image]:
