@@ -239,3 +239,25 @@ def test_the_same_image_spelled_twice_and_boolean_scores_are_refused(tmp_path):
     boolean = write_labels(tmp_path / "bool.json", [{"img_path": "a.png", "gt_score": True}])
     with pytest.raises(ConversionError, match="gt_score True is not a number"):
         read_a3_labels(boolean)
+
+
+@pytest.mark.parametrize("score", ["1_000", "0x1A", "1e3_0", " 2.5 x"])
+def test_a_mos_only_python_reads_as_a_number_is_refused(score, small_set, tmp_path):
+    """float() takes "1_000" as 1000.0; a label file's MOS is a plain decimal number or refused."""
+    labels, images = small_set
+    rows = json.loads(labels.read_text())
+    rows[2]["gt_score"] = score
+    write_labels(labels, rows)
+    with pytest.raises(ConversionError, match=rf"row 2 \(c.bmp\): gt_score '{score}' is not a number"):
+        convert_a3("koniq", labels, images, tmp_path / "data")
+
+
+def test_skip_bad_that_skips_every_row_says_nothing_is_left(small_set, tmp_path):
+    labels, images = small_set
+    convert_a3("koniq", labels, images, tmp_path / "data")
+    for name in ("a.jpg", "b.png", "c.bmp", "d.jpg"):
+        corrupt("text", images / name)
+    with pytest.raises(ConversionError, match=r"labels.json: all 4 rows were skipped \(the first: .*row 0 \(a.jpg\)"
+                                              r".*nothing is left to convert"):
+        convert_a3("koniq", labels, images, tmp_path / "data", skip_bad=True)
+    assert len(load(tmp_path / "data" / "koniq", tmp_path)["mos"]) == 4  # the earlier dataset is kept

@@ -111,6 +111,9 @@ def test_a_json_list_and_a_folder_of_singles_convert_too(tmp_path):
     ({"type": True}, "unknown type True"),
     ({"correct_ans": "The third image"}, "correct_ans 'The third image' is not among the candidates"),
     ({"candidates": ["Yes"], "correct_ans": "Yes"}, "1 candidates"),
+    # The hub layout's padding text as a real option would vanish at task time (scored on the rest).
+    ({"candidates": ["Yes", "No", "N/A"], "correct_ans": "Yes"},
+     "candidate 'N/A' is the text the hub layout pads missing options with"),
 ])
 def test_malformed_pair_rows_are_refused_with_row_named(row, problem, tmp_path):
     labels = write_jsonl(tmp_path / "labels.jsonl", [GOOD, {**GOOD, "question": "Other?", **row}])

@@ -97,6 +97,9 @@ def label_row_problem(row: object, needs_answer: bool, concerns: dict = CONCERNS
         return f"{len(candidates)} candidates; Q-Bench questions have {MIN_OPTIONS} to {MAX_OPTIONS}"
     if not all(isinstance(c, str) and c.strip() for c in candidates) or len(set(candidates)) != len(candidates):
         return f"candidates must be distinct non-empty strings, got {candidates!r}"
+    if HUB_PADDING in candidates:
+        return (f"candidate {HUB_PADDING!r} is the text the hub layout pads missing options with, so the task "
+                "would drop it; write the option out (e.g. 'Not applicable')")
     answer = row.get("correct_ans")
     if answer is None:
         return "no 'correct_ans' (the dev split needs answers)" if needs_answer else None

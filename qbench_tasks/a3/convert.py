@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import datasets
@@ -25,6 +26,9 @@ A3_FEATURES = datasets.Features(
     {"image": datasets.Image(), "img_path": datasets.Value("string"), "mos": datasets.Value("float64")}
 )
 
+_DECIMAL = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
+
+
 def read_a3_labels(labels: Path) -> list[dict]:
     """{img_path, mos} per row of an official A3 label file; ``gt_score`` may be a string."""
     parsed: list[dict] = []
@@ -37,10 +41,12 @@ def read_a3_labels(labels: Path) -> list[dict]:
         where = f"{where} ({img_path})"
         if "gt_score" not in row:
             raise ConversionError(f"{where}: no 'gt_score'")
-        if isinstance(row["gt_score"], bool):
-            raise ConversionError(f"{where}: gt_score {row['gt_score']!r} is not a number")
+        score = row["gt_score"]
+        # float() also takes "1_000" and " 1e3"; only a plain decimal number is a MOS.
+        if isinstance(score, bool) or isinstance(score, str) and not _DECIMAL.fullmatch(score):
+            raise ConversionError(f"{where}: gt_score {score!r} is not a number")
         try:
-            mos = float(row["gt_score"])  # also strips CGIQA-6K's trailing space
+            mos = float(score)  # also strips CGIQA-6K's trailing space
         except (TypeError, ValueError):
             raise ConversionError(f"{where}: gt_score {row['gt_score']!r} is not a number") from None
         if not math.isfinite(mos):

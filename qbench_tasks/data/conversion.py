@@ -116,7 +116,9 @@ def image_rows(
 ) -> Iterator[dict]:
     """Each label row with its image files' bytes added (checked to decode), one per column of
     ``image_columns``, from the files ``files_of(row)`` names under ``images``, each with its
-    content hash (``image_hash_column``)."""
+    content hash (``image_hash_column``). Raises when ``skip_bad`` skipped every row: nothing is left
+    to convert (any dataset already there is kept)."""
+    kept = 0
     for i, row in enumerate(rows):
         paths = files_of(row)
         cells = {}
@@ -132,7 +134,11 @@ def image_rows(
                 report.skipped.append(message)
                 break
         else:
+            kept += 1
             yield {**cells, **row}
+    if not kept and report.skipped:
+        raise ConversionError(f"{labels}: all {len(rows)} rows were skipped (the first: {report.skipped[0]}); "
+                              "nothing is left to convert")
 
 
 def existing_inputs(labels, images) -> tuple[Path, Path]:
