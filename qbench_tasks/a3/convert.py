@@ -26,7 +26,9 @@ A3_FEATURES = datasets.Features(
     {"image": datasets.Image(), "img_path": datasets.Value("string"), "mos": datasets.Value("float64")}
 )
 
-_DECIMAL = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
+# A number as label files write one: decimal, optionally with an exponent; NaN and infinity are
+# read so that they are refused as not finite.
+_DECIMAL = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*|\s*[+-]?(?i:nan|inf|infinity)\s*")
 
 
 def read_a3_labels(labels: Path) -> list[dict]:
