@@ -37,6 +37,9 @@ def read_samples(path: Path, kind: SampleKind | None = None) -> list[dict]:
             raise ValueError(f"{path}: line {number} is not JSON ({err})") from None
         if not isinstance(sample, dict) or not isinstance(sample.get("doc"), dict) or "filtered_resps" not in sample:
             raise ValueError(f"{path}: line {number} is not an lm-eval sample record")
+        doc_id = sample.get("doc_id", 0)
+        if isinstance(doc_id, bool) or not isinstance(doc_id, int):
+            raise ValueError(f"{path}: line {number} has doc_id {doc_id!r}, not a whole number")
         problem = kind.problem(sample) if kind else None
         if problem:
             raise WrongSamplesError(f"{path}: line {number} is not a sample of {kind.what} ({problem})")

@@ -3,6 +3,7 @@
 Samples and results come from one real lm-eval run of the demo tasks (the files users have)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,43 @@ def test_a_local_judge_without_a_device_goes_where_the_evaluated_model_would(tmp
     assert judge.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     pinned = load_judge(JudgeSpec(model="hf", model_args=f"pretrained={cached_fixture('judge')},device=cpu"))
     assert pinned.device.type == "cpu"
+
+
+@pytest.mark.parametrize("command, options", [(["export", "a2"], []), (["judge"], ["--judge-model", "hf"])])
+def test_a_samples_file_with_a_string_doc_id_is_named(command, options, demo_run, tmp_path):
+    lines = demo_run["qbench_a2_demo"].read_text().splitlines()
+    lines[1] = json.dumps({**json.loads(lines[1]), "doc_id": "1"})
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("\n".join(lines) + "\n")
+    message = one_line_exit([*command, "--samples", samples, *options, "--out", tmp_path / "out"])
+    assert f"{samples}: line 2 has doc_id '1', not a whole number" in message
+
+
+def converted_a3(tmp_path) -> Path:
+    from qbench_tasks.demo.data import ensure_demo_a3_dataset
+
+    return Path(shutil.copytree(ensure_demo_a3_dataset(), tmp_path / "demo"))
+
+
+@pytest.mark.parametrize("damage", ["cut in half", "footer flipped"])
+def test_a_damaged_shard_is_named(damage, tmp_path):
+    from qbench_tasks.data.lazy_images import load_detached
+    from qbench_tasks.data.location import CorruptDatasetError
+
+    path = converted_a3(tmp_path)
+    (shard,) = path.glob("data/*.parquet")
+    data = shard.read_bytes()
+    # The footer's length field and magic sit in the last 8 bytes; its metadata just before them.
+    shard.write_bytes(data[: len(data) // 2] if damage == "cut in half"
+                      else data[:-40] + bytes(b ^ 0xFF for b in data[-40:-8]) + data[-8:])
+    with pytest.raises(CorruptDatasetError, match=rf"{shard}: not a readable parquet shard .*convert the dataset"):
+        load_detached(path)
+
+
+def test_a_card_that_is_not_text_is_named(tmp_path):
+    from qbench_tasks.data.location import CorruptDatasetError, recorded_identity
+
+    path = converted_a3(tmp_path)
+    (path / "README.md").write_bytes(b"---\nqbench_dataset: a3/\xff\xfe\n---\n")
+    with pytest.raises(CorruptDatasetError, match=rf"{path / 'README.md'}: the dataset card is not UTF-8 text"):
+        recorded_identity(path)

@@ -21,12 +21,20 @@ from collections import OrderedDict
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
 from qbench_tasks.data.conversion import image_hash_column
 from qbench_tasks.data.image_policy import ImageRefused, open_rgb, read_rgb
-from qbench_tasks.data.parquet import load_parquet_dataset, split_shards, with_constant_columns
+from qbench_tasks.data.location import CorruptDatasetError
+from qbench_tasks.data.parquet import (
+    checked_metadata,
+    failure_reason,
+    load_parquet_dataset,
+    split_shards,
+    with_constant_columns,
+)
 
 # Document column (carrying the setting of that name) that lets the model wrapper decode JPEGs at a reduced
 # scale no smaller than its processor's input: faster on large photos, but the model's input
@@ -51,7 +59,7 @@ class _ParquetImages:
         self._groups: list[tuple[int, int]] = []
         row = 0
         for f, shard in enumerate(self._shards):
-            metadata = pq.read_metadata(shard)
+            metadata = checked_metadata(shard)
             for g in range(metadata.num_row_groups):
                 self._starts.append(row)
                 self._groups.append((f, g))
@@ -77,10 +85,14 @@ class _ParquetImages:
                 f, g = self._groups[group]
                 # Opened for this read only: an open ParquetFile keeps its last read's buffers
                 # (~one row group), so holding one per shard grew memory with the database.
-                with pq.ParquetFile(self._shards[f]) as shard:
-                    columns = [self._column, image_hash_column(self._column)]
-                    self._kept[group] = shard.read_row_group(
-                        g, columns=[c for c in columns if c in shard.schema_arrow.names])
+                try:
+                    with pq.ParquetFile(self._shards[f]) as shard:
+                        columns = [self._column, image_hash_column(self._column)]
+                        self._kept[group] = shard.read_row_group(
+                            g, columns=[c for c in columns if c in shard.schema_arrow.names])
+                except (pa.ArrowException, OSError) as err:
+                    raise CorruptDatasetError(f"{self._shards[f]}: row group {g} cannot be read "
+                                              f"({failure_reason(err)}); convert the dataset again") from None
                 if len(self._kept) > _ROW_GROUPS_KEPT:
                     self._kept.popitem(last=False)
             self._kept.move_to_end(group)

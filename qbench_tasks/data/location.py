@@ -27,6 +27,11 @@ class WrongDatasetError(ValueError):
     """The folder a task reads holds another dataset (e.g. LIVE-FB converted into ``koniq/``)."""
 
 
+class CorruptDatasetError(ValueError):
+    """A file of a converted dataset cannot be read (a cut or damaged shard, a card that is not
+    text); the message names the file and says to convert again."""
+
+
 def dataset_identity(benchmark: str, name: str) -> str:
     """What a converted dataset records itself to be: ``a3/koniq``, ``a1/llvisionqa``, ..."""
     return f"{benchmark}/{name}"
@@ -34,7 +39,12 @@ def dataset_identity(benchmark: str, name: str) -> str:
 
 def recorded_identity(path: Path) -> str | None:
     """The identity in the card of the dataset at ``path``; None for a card without one."""
-    text = (path / "README.md").read_text(encoding="utf-8")
+    card = path / "README.md"
+    try:
+        text = card.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CorruptDatasetError(f"{card}: the dataset card is not UTF-8 text ({err}); convert the dataset "
+                                  "again") from None
     parts = text.split("---", 2) if text.startswith("---") else []
     try:
         header = yaml.safe_load(parts[1]) if len(parts) == 3 else None

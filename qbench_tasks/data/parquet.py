@@ -13,7 +13,10 @@ from pathlib import Path
 
 import datasets
 import filelock
+import pyarrow as pa
 import pyarrow.parquet as pq
+
+from qbench_tasks.data.location import CorruptDatasetError
 
 logger = logging.getLogger(__name__)
 
@@ -195,11 +198,31 @@ def load_parquet_dataset(path: str | os.PathLike, skip_columns: Sequence[str] = 
     parquet builder's cache key includes the files' paths and modification times.
     """
     shards = split_shards(Path(path))
+    for shard in (shard for files in shards.values() for shard in files):
+        checked_metadata(shard)
     data_files = {split: list(map(str, files)) for split, files in shards.items()}
-    if not skip_columns or not shards:
-        return datasets.load_dataset("parquet", data_files=data_files)
-    columns = [name for name in pq.read_schema(next(iter(shards.values()))[0]).names if name not in skip_columns]
-    return datasets.load_dataset("parquet", data_files=data_files, columns=columns)
+    columns = None
+    if skip_columns and shards:
+        columns = [name for name in pq.read_schema(next(iter(shards.values()))[0]).names if name not in skip_columns]
+    try:
+        return datasets.load_dataset("parquet", data_files=data_files, columns=columns)
+    except (pa.ArrowException, OSError) as err:
+        raise CorruptDatasetError(f"{path}: a shard cannot be read ({failure_reason(err)}); "
+                                  "convert the dataset again") from None
+
+
+def checked_metadata(shard: Path) -> pq.FileMetaData:
+    """The parquet footer of ``shard``; a cut or damaged one raises ``CorruptDatasetError`` naming it."""
+    try:
+        return pq.read_metadata(shard)
+    except (pa.ArrowException, OSError) as err:
+        raise CorruptDatasetError(f"{shard}: not a readable parquet shard ({failure_reason(err)}); the file was cut or "
+                                  "damaged after conversion: convert the dataset again") from None
+
+
+def failure_reason(err: Exception) -> str:
+    """An error as one line: its type and message."""
+    return f"{type(err).__name__}: {str(err).strip()}"
 
 
 def with_constant_columns(data: datasets.DatasetDict, fields: dict) -> datasets.DatasetDict:
