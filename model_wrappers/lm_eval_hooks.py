@@ -1,6 +1,6 @@
 """Everything Q-Bench changes in lm-eval, behind one version gate and one install call.
 
-lm-eval 0.4.13 lacks what Q-Bench needs in six places; each patch lives beside the code it
+lm-eval 0.4.13 lacks what Q-Bench needs in seven places; each patch lives beside the code it
 patches in, and is installed from here by ``install_lm_eval_hooks``, which the Q-Bench task code
 calls when it loads (lm-eval builds the model before it loads tasks, but asks the model after):
 
@@ -11,6 +11,7 @@ calls when it loads (lm-eval builds the model before it loads tasks, but asks th
 * ``--use_cache`` keys for images left on disk, hashed by content (``qbench_tasks.data.lazy_images``);
 * standard errors of Q-Bench's aggregations (``aggregation_stderr``);
 * no credentials in results and samples files (``redaction``);
+* ``--predict_only`` that keeps each item's result in the samples (``predict_only``);
 * no generic hint in the log for Q-Bench tasks (``_QBenchTaskHintFilter``, here).
 
 Each patch steps aside (and says so in the log) on an lm-eval outside the releases it was written
@@ -67,6 +68,7 @@ def install_lm_eval_hooks() -> None:
     from model_wrappers.aggregation_stderr import install_aggregation_stderr_hook
     from model_wrappers.encoder_decoder import install_encoder_decoder_generation_hook
     from model_wrappers.hf_multimodal_loglik import install_hf_multimodal_loglikelihood_hook
+    from model_wrappers.predict_only import install_predict_only_hook
     from model_wrappers.redaction import install_redaction_hook
     from model_wrappers.resumable_generation import install_resumable_generation_hook
     from qbench_tasks.data.lazy_images import install_cache_key_hook
@@ -77,4 +79,5 @@ def install_lm_eval_hooks() -> None:
     install_cache_key_hook()
     install_aggregation_stderr_hook()
     install_redaction_hook()
+    install_predict_only_hook()
     _install_hint_filter()

@@ -107,7 +107,7 @@ def official_a3_labels() -> Path:
 
 def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metadata=None,
                 apply_chat_template=False, extra_include=(), log_samples=True, limit=None, use_cache=None,
-                bootstrap_iters=100000, model_args="", gen_kwargs=None):
+                bootstrap_iters=100000, model_args="", gen_kwargs=None, predict_only=False, num_fewshot=None):
     """lm-eval's simple_evaluate on the Q-Bench include path, in this process."""
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -129,6 +129,8 @@ def run_lm_eval(tasks, model_dir, *, model="hf-multimodal", batch_size=1, metada
         use_cache=use_cache,
         bootstrap_iters=bootstrap_iters,
         gen_kwargs=gen_kwargs,
+        predict_only=predict_only,
+        num_fewshot=num_fewshot,
     )
 
 

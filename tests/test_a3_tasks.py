@@ -244,3 +244,17 @@ def test_a_setting_of_the_wrong_type_is_named(metadata, message):
 def test_a_wrongly_typed_setting_stops_the_run_at_task_load(tiny_model):
     with pytest.raises(ValueError, match="jpeg_draft must be true or false, got 'yes'"):
         run_lm_eval(["qbench_a3_demo"], tiny_model, limit=2, metadata={"jpeg_draft": "yes"})
+
+
+def test_predict_only_writes_each_images_score_and_num_fewshot_leaves_qbench_zero_shot(signal_model):
+    """--predict_only crashed every A3 task (lm-eval read the MOS as a choice index) and wrote
+    nothing; --num_fewshot 1 crashed after the model loaded. Now the samples carry each image's
+    score as a scored run's do, and Q-Bench tasks stay zero-shot (lm-eval ignores the flag for a
+    task whose config sets num_fewshot 0, and logs so)."""
+    scored = run_lm_eval(["qbench_a3_demo"], signal_model, limit=6)
+    predicted = run_lm_eval(["qbench_a3_demo", "qbench_a1_demo_mc", "qbench_a1_demo"], signal_model, limit=6,
+                            predict_only=True, num_fewshot=1)
+    assert sample_scores(predicted, "qbench_a3_demo") == sample_scores(scored, "qbench_a3_demo")
+    assert len(sample_scores(predicted, "qbench_a3_demo")) == 6
+    assert predicted["n-shot"] == {"qbench_a1_demo": 0, "qbench_a1_demo_mc": 0, "qbench_a3_demo": 0}
+    assert all(s["acc"] in (0.0, 1.0) for s in predicted["samples"]["qbench_a1_demo"])
