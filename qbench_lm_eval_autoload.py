@@ -14,6 +14,11 @@ per import; nothing is imported), and acts when lm-eval's own modules load:
   placeholders, so ``--model hf-multimodal-loglik`` resolves and nothing is imported until it
   is asked for. A name already registered (lm-eval's own discovery) is left alone.
 
+* ``lm_eval.loggers.evaluation_tracker``: in an ``lm_eval`` command that runs Q-Bench tasks, an
+  ``--output_path`` that cannot be written ends the run when its tracker is made, before the model
+  loads (lm-eval itself finds out after the whole computation, logs a warning and exits 0, the
+  results lost). Other runs are left as they are.
+
 ``QBENCH_LM_EVAL_AUTOLOAD=0`` turns it off (checked in the .pth line, before this module is
 imported). A failure here logs one warning and leaves lm-eval working without Q-Bench.
 """
@@ -57,7 +62,59 @@ def _register_qbench_models(models_module) -> None:
 
 
 # module name -> what to do once lm-eval has executed it
-_ACTIONS = {"lm_eval.tasks.manager": _add_qbench_tasks, "lm_eval.models": _register_qbench_models}
+def output_path_problem(output_path: str) -> str | None:
+    """Why lm-eval could not write its results at ``output_path`` (a folder, or a ``.json`` file
+    whose folder it writes into), or None. The folder is made now, as lm-eval would at the end."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(output_path).expanduser()
+    folder = path.parent if path.suffix == ".json" else path
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        return (f"--output_path {output_path} cannot be written ({err.strerror or err}: {err.filename or folder}); "
+                "nothing was run, so no results are lost. Choose a folder you can write")
+    return None
+
+
+def _command_line_tasks(argv: list[str]) -> list[str]:
+    """The task names an ``lm_eval`` command line asks for (``--tasks``/``-t``, space or comma separated)."""
+    names: list[str] = []
+    taking = False
+    for arg in argv[1:]:
+        if arg.startswith("-"):
+            flag, _, value = arg.partition("=")
+            taking = flag in ("--tasks", "-t")
+            if taking and value:
+                names += value.split(",")
+                taking = False
+        elif taking:
+            names += arg.split(",")
+    return [name for name in names if name]
+
+
+def _check_output_path_early(tracker_module) -> None:
+    from qbench_tasks import is_qbench_name
+
+    tracker = tracker_module.EvaluationTracker
+    lm_eval_init = tracker.__init__
+
+    def __init__(self, *args, **kwargs):
+        lm_eval_init(self, *args, **kwargs)
+        runs_qbench = any(map(is_qbench_name, _command_line_tasks(sys.argv)))
+        problem = output_path_problem(self.output_path) if self.output_path and runs_qbench else None
+        if problem:
+            raise SystemExit(f"lm_eval: {problem}")
+
+    __init__.__wrapped__ = lm_eval_init
+    tracker.__init__ = __init__
+
+
+_ACTIONS = {"lm_eval.tasks.manager": _add_qbench_tasks, "lm_eval.models": _register_qbench_models,
+            "lm_eval.loggers.evaluation_tracker": _check_output_path_early}
 
 
 def _act(name: str, module) -> None:

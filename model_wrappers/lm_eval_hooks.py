@@ -25,6 +25,8 @@ import logging
 
 from packaging.version import Version
 
+from qbench_tasks import NAMESPACES
+
 log = logging.getLogger(__name__)
 
 # lm-eval releases the patches were written for.
@@ -41,8 +43,8 @@ def hooks_apply(hook: str) -> bool:
     return False
 
 
-# Names of the tasks this distribution ships (Q-Bench, Q-Bench+ and their demos).
-QBENCH_TASK_PREFIXES = ("qbench_", "qbench2_")
+# How the names of the tasks this distribution ships begin (Q-Bench, Q-Bench+ and their demos).
+QBENCH_TASK_PREFIXES = tuple(f"{namespace}_" for namespace in NAMESPACES)
 # lm-eval's hint, logged for every task whose data comes from a custom_dataset function.
 CUSTOM_KWARGS_HINT = ": Custom kwargs can be passed to `--metadata`"
 

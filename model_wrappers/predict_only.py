@@ -13,14 +13,15 @@ from __future__ import annotations
 from lm_eval.api.registry import get_metric, get_metric_aggregation, is_higher_better
 from lm_eval.api.task import ConfigurableTask
 
-from model_wrappers.lm_eval_hooks import QBENCH_TASK_PREFIXES, hooks_apply
+from model_wrappers.lm_eval_hooks import hooks_apply
+from qbench_tasks import is_qbench_name
 
 _OVERRIDE_METRIC = ConfigurableTask.override_metric
 
 
 def override_metric(self, metric_name: str) -> None:
     own = self.config.process_results
-    keep = str(self.config.task or "").startswith(QBENCH_TASK_PREFIXES) and callable(own)
+    keep = is_qbench_name(str(self.config.task or "")) and callable(own)
     names = list(self._metric_fn_list)
     _OVERRIDE_METRIC(self, metric_name)
     if keep:

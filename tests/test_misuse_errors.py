@@ -159,3 +159,25 @@ def test_a_card_that_is_not_text_is_named(tmp_path):
     (path / "README.md").write_bytes(b"---\nqbench_dataset: a3/\xff\xfe\n---\n")
     with pytest.raises(CorruptDatasetError, match=rf"{path / 'README.md'}: the dataset card is not UTF-8 text"):
         recorded_identity(path)
+
+
+@pytest.mark.parametrize("command", [["lm_eval"], ["qbench", "run"]])
+def test_an_output_path_that_cannot_be_written_ends_a_qbench_run_before_the_model_loads(command, tmp_path):
+    """lm-eval found out after the whole computation, warned, exited 0 and lost the results. The
+    model path does not exist: had the model been loaded first, that would be the error."""
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    args = ["--tasks", "qbench_a3_demo", "--model", "hf-multimodal", "--model_args", "pretrained=/nonexistent",
+            "--output_path", str(tmp_path / "blocker" / "out")]
+    proc = subprocess.run([str(BIN / command[0]), *command[1:], *args], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"lm_eval: --output_path {tmp_path / 'blocker' / 'out'} cannot be written (Not a directory: "
+        f"{tmp_path / 'blocker' / 'out'}); nothing was run, so no results are lost. Choose a folder you can write")
+
+
+def test_a_run_without_qbench_tasks_keeps_lm_evals_own_behaviour(tmp_path):
+    (tmp_path / "blocker").write_text("")
+    proc = subprocess.run([str(BIN / "lm_eval"), "--tasks", "arc_easy", "--model", "hf", "--model_args",
+                           "pretrained=/nonexistent", "--output_path", str(tmp_path / "blocker" / "out")],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "cannot be written" not in proc.stderr and "/nonexistent" in proc.stderr
