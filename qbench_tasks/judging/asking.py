@@ -22,7 +22,7 @@ from lm_eval.api.instance import Instance
 
 from qbench_tasks.judging.cache import ReplyCache, StoreEachReply
 from qbench_tasks.judging.spec import JudgeSpec
-from qbench_tasks.judging.transport import JudgeRefused, use_judge_transport
+from qbench_tasks.judging.transport import JudgeRefused, take_failure, use_judge_transport
 from qbench_tasks.prompts import judge_flat_prompt
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ def _ask_judge(judge, spec: JudgeSpec, asks: Sequence[Ask], attempt: int, system
         replies = judge.generate_until(requests)
     finally:
         judge.cache_hook = hook
+    if failure := take_failure(judge):
+        raise failure
     if len(replies) != len(requests):
         raise ValueError(f"the judge answered {len(replies)} of {len(requests)} requests")
     return [reply if isinstance(reply, str) else "" for reply in replies]

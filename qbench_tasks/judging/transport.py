@@ -117,10 +117,21 @@ def _model_call(self, messages, *, generate=True, gen_kwargs=None, **kwargs):
 
 async def _amodel_call(self, session, sem, messages, *, generate=True, cache_keys=None, ctxlens=None,
                        gen_kwargs=None, **kwargs):
-    """lm-eval's concurrent path (``num_concurrent`` > 1): its session and semaphore, this POST."""
+    """lm-eval's concurrent path (``num_concurrent`` > 1): its session and semaphore, this POST.
+
+    A failure is kept on the judge for ``take_failure`` and the batch answered None, not raised:
+    lm-eval gathers these calls, and a raise there leaves the others running on a closed session,
+    their errors logged when garbage collection finds them. After a refusal nothing more is sent."""
     payload = _payload(self, messages, generate, gen_kwargs, **kwargs)
-    async with sem:
-        outputs = await post(self, payload, session)
+    try:
+        async with sem:
+            if isinstance(self.qbench_failure, JudgeRefused):
+                return [None] * len(messages)
+            outputs = await post(self, payload, session)
+    except Exception as err:  # noqa: BLE001 - every failure is the caller's to handle, via take_failure
+        if not isinstance(self.qbench_failure, JudgeRefused):
+            self.qbench_failure = err
+        return [None] * len(messages)
     if generate:
         answers = self.parse_generations(outputs=outputs)
     else:
@@ -131,9 +142,16 @@ async def _amodel_call(self, session, sem, messages, *, generate=True, cache_key
     return answers
 
 
+def take_failure(judge) -> Exception | None:
+    """The failure a concurrent call kept on ``judge`` since the last call to this (then cleared)."""
+    failure, judge.qbench_failure = getattr(judge, "qbench_failure", None), None
+    return failure
+
+
 def use_judge_transport(judge) -> None:
     """Route ``judge``'s requests through ``post``. Its ``max_retries`` becomes ``post``'s number of
     tries, and lm-eval's own retry loop around each call is cut to one pass so tries do not multiply."""
+    judge.qbench_failure = None
     judge.qbench_tries = max(int(judge.max_retries), 1)
     judge.max_retries = 1
     judge.model_call = types.MethodType(_model_call, judge)
