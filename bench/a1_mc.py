@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from lm_eval.evaluator import evaluate
 from lm_eval.models.hf_vlms import HFMultimodalLM
-from lm_eval.tasks import TaskManager, get_task_dict
+from lm_eval.tasks import TaskManager
 from timing import interleaved, ratios, spread
 
 import model_wrappers
@@ -60,7 +60,7 @@ def run(lm: HFMultimodalLM, task_dict, share_prefix: bool) -> tuple[int, int, li
 
 def compare(label: str, model_dir: Path, repeats: int) -> None:
     lm = HFMultimodalLM(pretrained=str(model_dir), device="cpu", batch_size=8)
-    load = lambda: get_task_dict([TASK], TaskManager(include_path=str(TASKS_DIR), include_defaults=False))  # noqa: E731
+    load = lambda: TaskManager(include_path=str(TASKS_DIR), include_defaults=False).load([TASK])["tasks"]  # noqa: E731
     methods = {"per-option forwards": lambda tasks: run(lm, tasks, False),
                "shared prefix cache": lambda tasks: run(lm, tasks, True)}
     timed = interleaved(methods, repeats, setups={name: load for name in methods})

@@ -33,7 +33,7 @@ import transformers
 from generated_data import make_database
 from lm_eval.evaluator import evaluate
 from lm_eval.models.hf_vlms import HFMultimodalLM
-from lm_eval.tasks import TaskManager, get_task_dict
+from lm_eval.tasks import TaskManager
 from PIL import Image
 from timing import interleaved, ratios, spread
 
@@ -91,7 +91,7 @@ def clock(phases: dict, name: str):
 def load_task(data_dir: Path):
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False,
                           metadata={"qbench_data_dir": str(data_dir)})
-    return get_task_dict([TASK], manager)
+    return manager.load([TASK])["tasks"]
 
 
 def harness(lm: HFMultimodalLM, task_dict) -> dict[str, float]:

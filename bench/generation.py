@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from lm_eval.evaluator import evaluate
 from lm_eval.models.hf_vlms import HFMultimodalLM
-from lm_eval.tasks import TaskManager, get_task_dict
+from lm_eval.tasks import TaskManager
 from timing import interleaved, ratios, spread
 
 import model_wrappers
@@ -49,7 +49,7 @@ def main() -> None:
     print("-" * 90)
     for task in ("qbench_a1_demo", "qbench_a2_demo"):
         manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
-        load = lambda task=task: get_task_dict([task], manager)  # noqa: E731
+        load = lambda task=task: manager.load([task])["tasks"]  # noqa: E731
         methods = {size: (lambda tasks, lm=lm, task=task: answers(lm, task, tasks, args.limit))
                    for size, lm in lms.items()}
         timed = interleaved(methods, args.repeats, setups={size: load for size in methods})
