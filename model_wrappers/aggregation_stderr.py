@@ -15,7 +15,7 @@ import logging
 
 import lm_eval.evaluator_utils
 
-from model_wrappers.lm_eval_hooks import hooks_apply
+from model_wrappers.lm_eval_hooks import patch
 from qbench_tasks.bootstrap import MAX_RESAMPLES
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,4 @@ def stderr_for_metric(metric, bootstrap_iters: int):
 
 def install_aggregation_stderr_hook() -> bool:
     """Let lm-eval report the standard errors of Q-Bench aggregations; True when in effect."""
-    if lm_eval.evaluator_utils.stderr_for_metric is stderr_for_metric:
-        return True
-    if not hooks_apply("standard errors of Q-Bench metrics"):
-        return False
-    lm_eval.evaluator_utils.stderr_for_metric = stderr_for_metric
-    return True
+    return patch(lm_eval.evaluator_utils, "stderr_for_metric", stderr_for_metric, "standard errors of Q-Bench metrics")

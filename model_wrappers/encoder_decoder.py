@@ -24,7 +24,7 @@ from lm_eval.models.hf_vlms import HFMultimodalLM
 from lm_eval.models.utils_hf import stop_sequences_criteria
 from transformers.modeling_outputs import BaseModelOutput
 
-from model_wrappers.lm_eval_hooks import hooks_apply
+from model_wrappers.lm_eval_hooks import patch
 
 _LM_EVAL_GENERATE = HFMultimodalLM._model_multimodal_generate
 
@@ -129,9 +129,5 @@ def generate_answer_after_context(self: HFMultimodalLM, inputs, max_length, stop
 
 def install_encoder_decoder_generation_hook() -> bool:
     """Give lm-eval's ``hf-multimodal`` the generation above; True when in effect."""
-    if HFMultimodalLM._model_multimodal_generate is generate_answer_after_context:
-        return True
-    if not hooks_apply("encoder-decoder generation"):
-        return False
-    HFMultimodalLM._model_multimodal_generate = generate_answer_after_context
-    return True
+    return patch(HFMultimodalLM, "_model_multimodal_generate", generate_answer_after_context,
+                 "encoder-decoder generation")

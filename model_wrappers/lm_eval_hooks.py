@@ -43,6 +43,17 @@ def hooks_apply(hook: str) -> bool:
     return False
 
 
+def patch(owner, name: str, replacement, hook: str) -> bool:
+    """Set ``owner.<name>`` to ``replacement`` (once; idempotent) where ``hooks_apply(hook)``;
+    True when in effect. ``hook`` names the patch for the log."""
+    if getattr(owner, name) is replacement:
+        return True
+    if not hooks_apply(hook):
+        return False
+    setattr(owner, name, replacement)
+    return True
+
+
 # How the names of the tasks this distribution ships begin (Q-Bench, Q-Bench+ and their demos).
 QBENCH_TASK_PREFIXES = tuple(f"{namespace}_" for namespace in NAMESPACES)
 # lm-eval's hint, logged for every task whose data comes from a custom_dataset function.

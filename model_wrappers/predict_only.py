@@ -13,7 +13,7 @@ from __future__ import annotations
 from lm_eval.api.registry import get_metric, get_metric_aggregation, is_higher_better
 from lm_eval.api.task import ConfigurableTask
 
-from model_wrappers.lm_eval_hooks import hooks_apply
+from model_wrappers.lm_eval_hooks import patch
 from qbench_tasks import is_qbench_name
 
 _OVERRIDE_METRIC = ConfigurableTask.override_metric
@@ -35,9 +35,4 @@ def override_metric(self, metric_name: str) -> None:
 
 def install_predict_only_hook() -> bool:
     """Q-Bench tasks keep their per-item results under --predict_only; True when in effect."""
-    if ConfigurableTask.override_metric is override_metric:
-        return True
-    if not hooks_apply("--predict_only on Q-Bench tasks"):
-        return False
-    ConfigurableTask.override_metric = override_metric
-    return True
+    return patch(ConfigurableTask, "override_metric", override_metric, "--predict_only on Q-Bench tasks")

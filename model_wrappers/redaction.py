@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from lm_eval.loggers.evaluation_tracker import EvaluationTracker
 
-from model_wrappers.lm_eval_hooks import hooks_apply
+from model_wrappers.lm_eval_hooks import patch
 from qbench_tasks.credentials import redact
 
 _SAVE_RESULTS = EvaluationTracker.save_results_aggregated
@@ -24,10 +24,6 @@ def save_results_samples(self, task_name: str, samples) -> None:
 
 def install_redaction_hook() -> bool:
     """Redact credentials from every results and samples file lm-eval saves; True when in effect."""
-    if EvaluationTracker.save_results_aggregated is save_results_aggregated:
-        return True
-    if not hooks_apply("redacting credentials from results files"):
-        return False
-    EvaluationTracker.save_results_aggregated = save_results_aggregated
-    EvaluationTracker.save_results_samples = save_results_samples
-    return True
+    what = "redacting credentials from results files"
+    return (patch(EvaluationTracker, "save_results_aggregated", save_results_aggregated, what)
+            and patch(EvaluationTracker, "save_results_samples", save_results_samples, what))

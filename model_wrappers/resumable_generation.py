@@ -24,7 +24,7 @@ from lm_eval.models.hf_vlms import HFMultimodalLM
 from tqdm import tqdm
 
 from model_wrappers.image_placeholder import use_processor_image_marker
-from model_wrappers.lm_eval_hooks import hooks_apply
+from model_wrappers.lm_eval_hooks import patch
 from qbench_tasks.data.lazy_images import LazyImage, decoded
 
 # Requests per generate_until call while caching (at most this many are redone after a kill)
@@ -81,9 +81,4 @@ def generate_until_resumable(self: HFMultimodalLM, requests, disable_tqdm: bool 
 
 def install_resumable_generation_hook() -> bool:
     """Give lm-eval's ``hf-multimodal`` the chunked, resumable generate_until; True when in effect."""
-    if HFMultimodalLM.generate_until is generate_until_resumable:
-        return True
-    if not hooks_apply("resumable generation"):
-        return False
-    HFMultimodalLM.generate_until = generate_until_resumable
-    return True
+    return patch(HFMultimodalLM, "generate_until", generate_until_resumable, "resumable generation")
