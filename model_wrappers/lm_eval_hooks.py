@@ -12,7 +12,9 @@ calls when it loads (lm-eval builds the model before it loads tasks, but asks th
 * standard errors of Q-Bench's aggregations (``aggregation_stderr``);
 * no credentials in results and samples files (``redaction``);
 * ``--predict_only`` that keeps each item's result in the samples (``predict_only``);
-* no generic hint in the log for Q-Bench tasks (``_QBenchTaskHintFilter``, here).
+* no generic hint in the log for Q-Bench tasks (``_QBenchTaskHintFilter``, here);
+* a run that ends on missing, mismatched or damaged Q-Bench data prints that error's message,
+  which says what to run, instead of a traceback ending in it (``_data_problem_hook``, here).
 
 Each patch steps aside (and says so in the log) on an lm-eval outside the releases it was written
 for, or where lm-eval does the job itself.
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import sys
+from pathlib import Path
 
 from packaging.version import Version
 
@@ -76,6 +80,24 @@ def _install_hint_filter() -> None:
         task_log.addFilter(_QBenchTaskHintFilter())
 
 
+def _data_problem_hook(previous):
+    def excepthook(kind, value, traceback):
+        from qbench_tasks.data.location import DatasetProblem
+
+        if isinstance(value, DatasetProblem):
+            print(f"{Path(sys.argv[0]).name or 'python'}: {value}", file=sys.stderr)
+        else:
+            previous(kind, value, traceback)
+
+    excepthook.qbench = True
+    return excepthook
+
+
+def _install_data_problem_hook() -> None:
+    if not getattr(sys.excepthook, "qbench", False):
+        sys.excepthook = _data_problem_hook(sys.excepthook)
+
+
 def install_lm_eval_hooks() -> None:
     """Install every Q-Bench patch on lm-eval (each once; idempotent)."""
     from model_wrappers.aggregation_stderr import install_aggregation_stderr_hook
@@ -94,3 +116,4 @@ def install_lm_eval_hooks() -> None:
     install_redaction_hook()
     install_predict_only_hook()
     _install_hint_filter()
+    _install_data_problem_hook()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from qbench_tasks import TASKS_DIR
 from qbench_tasks.a1.llvisionqa import SPLITS
@@ -59,6 +60,48 @@ def _convert(args: argparse.Namespace) -> None:
     for message in report.skipped:
         print(f"skipped {message}", file=sys.stderr)
     print(f"wrote {report.written} rows to {report.out_dir}; skipped {len(report.skipped)}")
+
+
+def _fetch(args: argparse.Namespace) -> None:
+    from qbench_tasks.a3.databases import A3_DATABASES
+    from qbench_tasks.a3.fetch import fetch_a3
+    from qbench_tasks.data.location import fetched_data_dir
+    from qbench_tasks.settings import read_settings
+
+    out = Path(args.out).expanduser() if args.out else fetched_data_dir(read_settings({}))
+    names = list(A3_DATABASES) if args.database == "all" else [args.database]
+    if len(names) > 1:
+        _say_total(names, args.revision)
+    failed = []
+    for name in names:
+        try:
+            report = fetch_a3(A3_DATABASES[name], out, args.revision, args.skip_bad)
+        except (OSError, ValueError) as err:  # FetchError, ConversionError, DatasetWriteError: one line each
+            if len(names) == 1:
+                raise SystemExit(f"qbench fetch: {err}") from None
+            print(f"qbench fetch: {err}", file=sys.stderr)
+            failed.append(name)
+            continue
+        for message in report.skipped:
+            print(f"skipped {message}", file=sys.stderr)
+        print(f"wrote {report.written} rows to {report.out_dir}; skipped {len(report.skipped)}")
+    if failed:
+        raise SystemExit(f"qbench fetch: not fetched: {', '.join(failed)} (see above)")
+
+
+def _say_total(names: list[str], revision: str) -> None:
+    """How much all of them take to download, before the first one starts."""
+    from qbench_tasks.a3.databases import A3_DATABASES, IMAGES_REPO
+    from qbench_tasks.data.download import FetchError, hub_cached, hub_entry, human_size
+
+    archives = dict.fromkeys(A3_DATABASES[name].archive for name in names)
+    try:
+        entries = [hub_entry(IMAGES_REPO, archive, revision) for archive in archives]
+    except FetchError as err:
+        raise SystemExit(f"qbench fetch: {err}") from None
+    todo = sum(e.size for e in entries if hub_cached(e) is None)
+    print(f"{len(names)} databases from {len(entries)} archives of {human_size(sum(e.size for e in entries))}; "
+          f"{human_size(todo)} to download")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -161,6 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
         kind.add_argument("--allow-outside-images", action="store_true",
                           help="accept img_path values leading outside --images (absolute, .., symbolic links)")
 
+    fetch = commands.add_parser("fetch", help="download a benchmark's published data and convert it")
+    fetch_kinds = fetch.add_subparsers(dest="kind", required=True, metavar="KIND")
+    fetch_a3 = fetch_kinds.add_parser(
+        "a3", help="an A3 IQA database: images from the Q-Bench authors' hub archive, labels from Q-Bench")
+    fetch_a3.add_argument("--database", required=True, choices=[*A3_DATABASES, "all"])
+    fetch_a3.add_argument("--out", help="data directory; writes OUT/<database>/ (default: $QBENCH_DATA_DIR, "
+                                        "else data/ in the cache folder, where the A3 tasks look)")
+    fetch_a3.add_argument("--revision", default="main", help="revision of the hub's image archives")
+    fetch_a3.add_argument("--skip-bad", action="store_true",
+                          help="skip labelled images that do not decode (reported) instead of stopping")
+
     export = commands.add_parser("export", help="lm-eval samples -> official submission file")
     export_kinds = export.add_subparsers(dest="kind", required=True, metavar="KIND")
     export_a1 = export_kinds.add_parser("a1", help="A1 answers (e.g. qbench_a1_test) as label objects")
@@ -208,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     if extra and args.command != "demo":  # the demo passes unknown options on to lm_eval
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.lm_eval_args = extra
-    commands = {"tasks-dir": lambda _: print(TASKS_DIR), "settings": _settings, "convert": _convert,
+    commands = {"tasks-dir": lambda _: print(TASKS_DIR), "settings": _settings, "convert": _convert, "fetch": _fetch,
                 "export": _export, "judge": _judge, "report": _report, "demo": _demo}
     commands[args.command](args)
 

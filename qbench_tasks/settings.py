@@ -74,8 +74,10 @@ class Setting:
 
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
-    Setting("qbench_data_dir", FOLDER, None, "folder of converted datasets (`qbench convert`)",
-            "`$QBENCH_DATA_DIR`"),
+    Setting("qbench_data_dir", FOLDER, None, "folder of converted datasets (`qbench convert`, `qbench fetch`)",
+            "`$QBENCH_DATA_DIR`; A3: else `data/` in the cache folder"),
+    Setting("qbench_fetch", BOOL, True, "an A3 task with no data fetches it (`qbench fetch a3`); "
+            "`QBENCH_FETCH=0` also turns this off"),
     Setting("a1_prompt_style", _one_of(*prompts.A1_PROMPT_STYLES), prompts.A1_PROMPT_STYLES[0],
             "A1 prompt wording; `\"llava\"`: the original LLaVA-script wording"),
     Setting("a1_judge", BOOL, False, "judge-assisted answer matching for A1 generation (needs `judge_model`)"),

@@ -73,10 +73,17 @@ def test_prompt_and_words_are_overridable_by_metadata(tiny_model):
     ]
 
 
-def test_missing_data_names_the_convert_command(tiny_model, tmp_path):
-    with pytest.raises(MissingDatasetError, match="qbench convert a3 --database spaq --labels spaq.json"):
-        run_lm_eval(["qbench_a3_spaq"], tiny_model)
-    with pytest.raises(MissingDatasetError, match=f"no converted dataset at {tmp_path}/spaq"):
+def test_missing_data_names_the_fetch_and_convert_commands(tiny_model, tmp_path):
+    """No data and no fetching (turned off; offline, as these tests run): the error says what to
+    run. tests/test_fetch_a3.py runs the fetch itself."""
+    with pytest.raises(MissingDatasetError, match=r"qbench_a3_spaq: no SPAQ data at \S+/data/spaq, and fetching is "
+                                                  r"off \(the setting qbench_fetch is false\): run `qbench fetch a3 "
+                                                  r"--database spaq --out \S+/data`,\nor convert files you have with\n"
+                                                  r"  qbench convert a3 --database spaq --labels spaq.json"):
+        run_lm_eval(["qbench_a3_spaq"], tiny_model, metadata={"qbench_fetch": False})
+    with pytest.raises(MissingDatasetError, match=f"no SPAQ data at {tmp_path}/spaq; run `qbench fetch a3 --database "
+                                                  f"spaq --out {tmp_path}` on a machine that is online "
+                                                  r"\(cannot download \S+spaq.tar: HF_HUB_OFFLINE is set\)"):
         run_lm_eval(["qbench_a3_spaq"], tiny_model, metadata={"qbench_data_dir": str(tmp_path)})
 
 

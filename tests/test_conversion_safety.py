@@ -113,7 +113,7 @@ def test_a_kill_inside_the_folder_swap_is_undone(who_recovers, a3_set, tmp_path)
     assert killed.returncode == 9, killed.stderr
     assert not (out / "koniq").exists()  # the state a kill leaves: the dataset only in .koniq.old-*
     if who_recovers == "loader":
-        path = converted_dataset_path("qbench_a3_koniq", "a3/koniq", {"qbench_data_dir": str(out)}, "convert")
+        path = converted_dataset_path("qbench_a3_koniq", "a3/koniq", out, "convert")
         assert load_parquet_dataset(path)["test"].num_rows == 6
     else:
         convert_a3("koniq", write_labels(a3_set, json.loads(a3_set.read_text())[:2]), tmp_path / "images", out)
@@ -211,7 +211,7 @@ def test_a_task_refuses_another_databases_data(a3_set, tmp_path):
     (out / "livefb").rename(out / "koniq")
     assert recorded_identity(out / "koniq") == "a3/livefb"
     with pytest.raises(WrongDatasetError, match=r"holds the dataset a3/livefb, not a3/koniq"):
-        converted_dataset_path("qbench_a3_koniq", "a3/koniq", {"qbench_data_dir": str(out)}, "convert")
+        converted_dataset_path("qbench_a3_koniq", "a3/koniq", out, "convert")
 
 
 def test_an_a3_task_on_a1_data_is_refused_by_lm_eval(tmp_path):
@@ -230,6 +230,6 @@ def test_a_dataset_from_before_identities_is_read_with_a_warning(a3_set, tmp_pat
     card = report.out_dir / "README.md"
     card.write_text("\n".join(line for line in card.read_text().splitlines() if not line.startswith("qbench_dataset:")))
     assert recorded_identity(report.out_dir) is None
-    path = converted_dataset_path("qbench_a3_koniq", "a3/koniq", {"qbench_data_dir": str(tmp_path / "data")}, "convert")
+    path = converted_dataset_path("qbench_a3_koniq", "a3/koniq", tmp_path / "data", "convert")
     assert path == report.out_dir
     assert "does not record which dataset it holds" in caplog.text

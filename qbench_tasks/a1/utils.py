@@ -31,7 +31,7 @@ def load_llvisionqa(demo: bool = False, **metadata):
     if demo:
         path = ensure_demo_a1_dataset()
     elif configured_data_dir(settings) is not None:
-        path = converted_dataset_path("qbench_a1", IDENTITY, settings, CONVERT_COMMAND)
+        path = converted_dataset_path("qbench_a1", IDENTITY, configured_data_dir(settings), CONVERT_COMMAND)
     spec = a1_judge_spec(settings)
     fields = {**a1_prompt_fields(settings), A1_JUDGE_FIELD: spec.to_json() if spec else ""}
     if path is not None:

@@ -6,7 +6,7 @@ from model_wrappers import install_lm_eval_hooks
 from qbench_tasks.a2.convert import LLDESCRIBE_IDENTITY
 from qbench_tasks.a2.judge import JUDGE_FIELD
 from qbench_tasks.data.lazy_images import load_detached
-from qbench_tasks.data.location import converted_dataset_path
+from qbench_tasks.data.location import configured_data_dir, converted_dataset_path
 from qbench_tasks.demo import judge as demo_judge  # noqa: F401 - registers the demo task's judge with lm-eval
 from qbench_tasks.demo.data import ensure_demo_a2_dataset
 from qbench_tasks.judging.spec import JudgeSpec
@@ -32,7 +32,8 @@ def load_lldescribe(demo: bool = False, default_judge: str | None = None, **meta
     if demo:
         path = ensure_demo_a2_dataset()
     else:
-        path = converted_dataset_path("qbench_a2", LLDESCRIBE_IDENTITY, settings, CONVERT_COMMAND)
+        path = converted_dataset_path("qbench_a2", LLDESCRIBE_IDENTITY, configured_data_dir(settings),
+                                      CONVERT_COMMAND)
     return load_detached(path, {JUDGE_FIELD: spec.to_json() if spec else ""})
 
 

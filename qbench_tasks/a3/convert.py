@@ -59,19 +59,21 @@ def read_a3_labels(labels: Path) -> list[dict]:
 
 
 
-def a3_card(db: IQADatabase, num_examples: int) -> str:
+def a3_card(db: IQADatabase, num_examples: int, source: str | None = None, licensing: str | None = None) -> str:
     return render_card(
         "qbench_a3.md",
         identity=db.identity,
         title=db.title,
         num_examples=num_examples,
         mos=db.mos,
-        source=db.source
+        source=source
+        or db.source
         or (
             f"Images: the {db.title} database ({db.homepage}). Labels: `{db.official_labels}` "
             "from the Q-Bench release (`a3_iqa_databases/jsons/`), `gt_score` cast to float."
         ),
-        licensing=db.licensing
+        licensing=licensing
+        or db.licensing
         or (
             f"The images and scores remain under the {db.title} database's own terms "
             f"({db.homepage}); check them before redistributing this dataset."
@@ -88,8 +90,11 @@ def convert_a3(
     out: str | os.PathLike,
     skip_bad: bool = False,
     allow_outside_images: bool = False,
+    card_source: str | None = None,
+    card_licensing: str | None = None,
 ) -> ConversionReport:
-    """Official A3 label file + image folder -> ``out/<database>`` (split ``test``)."""
+    """Official A3 label file + image folder -> ``out/<database>`` (split ``test``); the card says
+    where the files came from (``card_source``, ``card_licensing``: instead of the defaults)."""
     db = database if isinstance(database, IQADatabase) else get_database(database)
     labels, images = existing_inputs(labels, images)
     rows = read_a3_labels(labels)
@@ -99,6 +104,6 @@ def convert_a3(
         "test",
         image_rows(labels, rows, images, skip_bad, report, allow_outside_images),
         with_image_hashes(A3_FEATURES),
-        lambda counts: a3_card(db, counts["test"]),
+        lambda counts: a3_card(db, counts["test"], card_source, card_licensing),
     )
     return report

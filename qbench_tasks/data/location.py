@@ -19,15 +19,20 @@ DATA_DIR_EXAMPLE = json.dumps({"qbench_data_dir": "DATA_DIR"})  # the --metadata
 IDENTITY_KEY = "qbench_dataset"  # dataset card header key recording what a converted folder holds
 
 
-class MissingDatasetError(FileNotFoundError):
+class DatasetProblem(Exception):
+    """A task's data is missing, another's or damaged: the message says what to run, so an
+    ``lm_eval`` run that ends on one prints the message alone (``model_wrappers.lm_eval_hooks``)."""
+
+
+class MissingDatasetError(DatasetProblem, FileNotFoundError):
     """A task's converted dataset is not where the configuration points."""
 
 
-class WrongDatasetError(ValueError):
+class WrongDatasetError(DatasetProblem, ValueError):
     """The folder a task reads holds another dataset (e.g. LIVE-FB converted into ``koniq/``)."""
 
 
-class CorruptDatasetError(ValueError):
+class CorruptDatasetError(DatasetProblem, ValueError):
     """A file of a converted dataset cannot be read (a cut or damaged shard, a card that is not
     text); the message names the file and says to convert again."""
 
@@ -60,15 +65,14 @@ def configured_data_dir(settings: Mapping) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def converted_dataset_path(task: str, identity: str, settings: Mapping, convert_command: str) -> Path:
-    """``<data dir>/<name>`` for ``identity`` ``<benchmark>/<name>``, checked to hold that
+def converted_dataset_path(task: str, identity: str, data_dir: Path | None, convert_command: str) -> Path:
+    """``<data_dir>/<name>`` for ``identity`` ``<benchmark>/<name>``, checked to hold that
     converted dataset; ``convert_command`` (with DATA_DIR in it) says how to make it."""
     # Here, not at the top: the prompts import this module, and bench/gpu_a3.py runs where
     # `datasets` (which parquet needs) is not installed.
     from qbench_tasks.data.parquet import recover_interrupted
 
     name = identity.split("/", 1)[1]
-    data_dir = configured_data_dir(settings)
     if data_dir is None:
         raise MissingDatasetError(
             f"{task}: no Q-Bench data directory is configured. Convert the data with\n"
@@ -92,6 +96,12 @@ def converted_dataset_path(task: str, identity: str, settings: Mapping, convert_
 def cache_dir() -> Path:
     """Where built fixtures and the demo data live: ``$QBENCH_CACHE_DIR`` or ``~/.cache/qbench``."""
     return Path(os.environ.get("QBENCH_CACHE_DIR") or Path.home() / ".cache" / "qbench")
+
+
+def fetched_data_dir(settings: Mapping) -> Path:
+    """Where ``qbench fetch`` writes and the A3 tasks read: the configured data directory, else
+    ``data/`` in the cache folder."""
+    return configured_data_dir(settings) or cache_dir() / "data"
 
 
 def hub_dataset(task: str, dataset_id: str, convert_command: str):

@@ -40,7 +40,7 @@ def load_pairs(demo: bool = False, **metadata):
     if demo:
         path = ensure_demo_pair_dataset()
     elif configured_data_dir(settings) is not None:
-        path = converted_dataset_path("qbench2_a1", IDENTITY, settings, CONVERT_COMMAND)
+        path = converted_dataset_path("qbench2_a1", IDENTITY, configured_data_dir(settings), CONVERT_COMMAND)
     if path is not None:
         return load_detached(path, fields, IMAGE_COLUMNS)
     data = hub_dataset("qbench2_a1", HUB_DATASET_ID, CONVERT_COMMAND)
