@@ -1,6 +1,7 @@
-"""A local stand-in for the two servers ``qbench fetch a3`` reads: the Hugging Face hub (the
+"""A local stand-in for the servers Q-Bench's data comes from: the Hugging Face hub (the
 ``resolve`` endpoint huggingface_hub asks, HEAD for size / ETag / commit, GET with ``Range`` for
-the bytes) and the raw GitHub address of the label files. Point huggingface_hub at it with
+the bytes, and the repository-info, tree and paths-info APIs ``datasets.load_dataset`` reads)
+and the raw GitHub address of the A3 label files. Point huggingface_hub at it with
 ``HF_ENDPOINT=server.url`` and the label download with ``QBENCH_A3_LABELS_URL=server.labels_url``.
 Every request is logged, so tests can see what was asked (a resumed download's ``Range``)."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tarfile
 import threading
 import time
@@ -49,6 +51,57 @@ def _handler(hub: LocalHub):
         def log_message(self, *args):
             pass
 
+        def _api(self, target: str, body: bytes = b"") -> bool:
+            """The hub API calls ``datasets.load_dataset`` makes: repository info, file tree, paths info."""
+            from urllib.parse import parse_qs, urlsplit
+
+            url = urlsplit(target)
+            path, query = unquote(url.path), parse_qs(url.query)
+            parts = path.strip("/").split("/")
+            if parts[:2] != ["api", "datasets"] or len(parts) < 4:
+                return False
+            repo = f"{parts[2]}/{parts[3]}"
+            files = {p[len(repo) + 1:]: d for p, d in hub.files.items() if p.startswith(repo + "/")}
+            if not files:
+                self.send_error(404)
+                return True
+            rest = parts[4:]
+            if not rest or rest[0] == "revision":
+                answer = {"id": repo, "sha": COMMIT, "private": False, "gated": False, "disabled": False,
+                          "siblings": [{"rfilename": name} for name in files], "tags": [], "cardData": {},
+                          "lastModified": "2024-01-01T00:00:00.000Z"}
+            elif rest[0] == "tree":
+                prefix = "/".join(rest[2:])
+                recursive = query.get("recursive", ["false"])[0] == "true"
+                folders = {"/".join(name.split("/")[:depth]) for name in files
+                           for depth in range(1, name.count("/") + 1)}
+                listed = [(name, _entry(name, data)) for name, data in files.items()]
+                listed += [(folder, {"type": "directory", "oid": "0" * 40, "size": 0, "path": folder})
+                           for folder in sorted(folders)]
+                start = f"{prefix}/" if prefix else ""
+                answer = [entry for name, entry in listed if name.startswith(start)
+                          and (recursive or "/" not in name[len(start):])]
+            elif rest[0] == "paths-info":
+                asked = json.loads(body).get("paths", []) if body.startswith(b"{") else \
+                    parse_qs(body.decode()).get("paths", [])
+                answer = [_entry(name, files[name]) for name in asked if name in files]
+            else:
+                self.send_error(404)
+                return True
+            payload = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return True
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            hub.requests.append(("POST", self.path, None))
+            if not self._api(self.path, body):
+                self.send_error(404)
+
         def _find(self) -> tuple[bytes | None, str]:
             path = unquote(self.path.split("?", 1)[0])
             if path.startswith(LABELS_PREFIX):
@@ -83,6 +136,9 @@ def _handler(hub: LocalHub):
             self._headers(data, path, 200)
 
         def do_GET(self):
+            if self._api(self.path):
+                hub.requests.append(("GET", self.path, None))
+                return
             data, path = self._find()
             ranged = self.headers.get("Range")
             hub.requests.append(("GET", path, ranged))
@@ -98,6 +154,13 @@ def _handler(hub: LocalHub):
                     time.sleep(hub.throttle_s)
 
     return Handler
+
+
+def _entry(name: str, data: bytes) -> dict:
+    """A file as the hub's tree and paths-info APIs describe it (every file stored in LFS)."""
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    return {"type": "file", "oid": blob, "size": len(data), "path": name,
+            "lfs": {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}}
 
 
 class running:
@@ -126,3 +189,14 @@ def tar_bytes(members: dict[str, bytes]) -> bytes:
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def dataset_repo_files(repo_id: str, splits: dict) -> dict[str, bytes]:
+    """A hub dataset repository holding ``splits`` (name -> ``datasets.Dataset``) as the hub's
+    parquet layout has them (``data/<split>-00000-of-00001.parquet``, and a card), for ``LocalHub.files``."""
+    files = {f"{repo_id}/README.md": b"---\nlicense: other\n---\n"}
+    for split, data in splits.items():
+        buffer = io.BytesIO()
+        data.to_parquet(buffer)
+        files[f"{repo_id}/data/{split}-00000-of-00001.parquet"] = buffer.getvalue()
+    return files

@@ -3,7 +3,6 @@
 import json
 from collections import defaultdict
 
-import datasets
 import pytest
 from conftest import SHARED_DATA, evaluate_scripted, run_lm_eval
 from PIL import Image
@@ -14,7 +13,6 @@ from qbench_tasks.a1.convert import convert_a1
 from qbench_tasks.a1.export import a1_submission, export_a1
 from qbench_tasks.a1.llvisionqa import QUESTION_TYPES
 from qbench_tasks.data.conversion import ConversionError
-from qbench_tasks.data.location import MissingDatasetError
 from qbench_tasks.data.parquet import load_parquet_dataset
 
 CATEGORY_METRICS = ["acc_yes_or_no", "acc_what", "acc_how", "acc_distortion", "acc_other",
@@ -165,50 +163,6 @@ def test_malformed_label_rows_are_refused_with_row_named(row, problem, tmp_path)
     labels.write_text(json.dumps([dict(good, img_path="y.png"), {**good, **row}]))
     with pytest.raises(ConversionError, match=rf"row 1 \(x.png\): .*{problem}|row 1: .*{problem}"):
         convert_a1(labels, tmp_path / "images", "dev", tmp_path / "data")
-
-
-def hub_layout(data: datasets.DatasetDict) -> datasets.DatasetDict:
-    """The same questions in q-future/Q-Bench-HF's layout (option0..3 padded with "N/A")."""
-    def convert(doc):
-        options = doc["candidates"] + ["N/A"] * (4 - len(doc["candidates"]))
-        letter = "ABCD"[doc["candidates"].index(doc["correct_ans"])] if doc["correct_ans"] else ""
-        return {"id": doc["img_path"], "question": doc["question"],
-                **{f"option{i}": option for i, option in enumerate(options)},
-                "question_type": doc["type"], "question_concern": doc["concern"], "correct_choice": letter}
-
-    return data.map(convert, remove_columns=["img_path", "candidates", "type", "concern", "correct_ans"])
-
-
-def test_hub_layout_is_used_when_no_data_dir_and_reads_the_same(demo_a1_dir, monkeypatch):
-    official = load_parquet_dataset(demo_a1_dir)
-    hub = hub_layout(official)
-    original = datasets.load_dataset
-    asked = []
-
-    def fake_load_dataset(path, *args, **kwargs):
-        if path == "q-future/Q-Bench-HF":
-            asked.append(path)
-            return hub
-        return original(path, *args, **kwargs)
-
-    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    letter = lambda doc: "ABCD"[["A", "B", "C", "D"].index(doc["correct_choice"])]  # noqa: E731
-    via_hub = evaluate_scripted(letter, "qbench_a1_dev", {}, log_samples=True)
-    assert asked == ["q-future/Q-Bench-HF"]
-    assert via_hub["results"]["qbench_a1_dev"]["acc,none"] == 1.0
-
-    via_files = evaluate_scripted(official_letter, "qbench_a1_demo", {}, log_samples=True)
-    contexts = lambda r, t: [s["arguments"][0][0] for s in r["samples"][t]]  # noqa: E731
-    assert contexts(via_hub, "qbench_a1_dev") == contexts(via_files, "qbench_a1_demo")
-
-
-def test_offline_without_data_dir_says_what_to_do(monkeypatch):
-    def offline(path, *args, **kwargs):
-        raise ConnectionError("no network")
-
-    monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(MissingDatasetError, match="qbench convert a1 --labels llvisionqa_dev.json"):
-        evaluate_scripted(lambda doc: "A", "qbench_a1_dev", {})
 
 
 @pytest.fixture(scope="module")

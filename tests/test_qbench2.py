@@ -138,34 +138,8 @@ def test_a_broken_line_and_a_missing_single_image_are_named(tmp_path):
     assert report.written == 1 and "row 1 (all_single_images/gone.jpg)" in report.skipped[0]
 
 
-def hub_layout(data: datasets.DatasetDict) -> datasets.DatasetDict:
-    """The converted pairs as q-future/Q-Bench2-HF has them: no img_path column."""
-    return data.remove_columns("img_path")
-
-
 def expected_letter(doc):
     return doc["correct_choice"]
-
-
-def test_the_hub_dataset_is_read_when_no_data_dir_and_gives_the_same_requests(demo_pairs, monkeypatch):
-    hub = hub_layout(load_parquet_dataset(demo_pairs))
-    original = datasets.load_dataset
-    monkeypatch.setattr(datasets, "load_dataset",
-                        lambda path, *a, **k: hub if path == pairs.HUB_DATASET_ID
-                        else original(path, *a, **k))
-    via_hub = evaluate_scripted(expected_letter, "qbench2_a1_dev", {}, log_samples=True)
-    assert via_hub["results"]["qbench2_a1_dev"]["acc,none"] == 1.0
-    via_files = evaluate_scripted(expected_letter, "qbench2_a1_demo", {}, log_samples=True)
-    contexts = lambda r, t: [s["arguments"][0][0] for s in r["samples"][t]]  # noqa: E731
-    assert contexts(via_hub, "qbench2_a1_dev") == contexts(via_files, "qbench2_a1_demo")
-
-
-def test_a_hub_layout_without_a_column_is_named(demo_pairs, monkeypatch):
-    broken = load_parquet_dataset(demo_pairs).remove_columns(["img_path", "question_concern"])
-    monkeypatch.setattr(datasets, "load_dataset", lambda path, *a, **k: broken)
-    lacks = "q-future/Q-Bench2-HF \\(dev split\\) lacks the Q-Bench2 column\\(s\\) question_concern"
-    with pytest.raises(ValueError, match=lacks):
-        evaluate_scripted(expected_letter, "qbench2_a1_dev", {})
 
 
 def test_accuracy_by_type_and_concern_category(demo_pairs):
