@@ -62,22 +62,33 @@ def patch(owner, name: str, replacement, hook: str) -> bool:
 QBENCH_TASK_PREFIXES = tuple(f"{namespace}_" for namespace in NAMESPACES)
 # lm-eval's hint, logged for every task whose data comes from a custom_dataset function.
 CUSTOM_KWARGS_HINT = ": Custom kwargs can be passed to `--metadata`"
+# lm-eval's notes on A-Bench's categories, derived from the data (qbench_tasks.abench.abench): not
+# declared in the task config, so averaged by lm-eval's mean, each over its own questions, as meant.
+CATEGORY_NOTES = ("] No aggregation function defined for metric acc_",
+                  "] Metrics were not scored on the same number of documents")
 
 
 class _QBenchTaskHintFilter(logging.Filter):
-    """Drops lm-eval's custom-dataset hint for Q-Bench tasks: it asks for no action (every key
-    Q-Bench reads is declared, documented and checked: ``qbench settings``), and it came once per
-    task, a dozen lines in a clean demo run. Other tasks keep it."""
+    """Drops lm-eval's notes for Q-Bench tasks that ask for no action: the custom-dataset hint
+    (every key Q-Bench reads is declared, documented and checked: ``qbench settings``; it came
+    once per task, a dozen lines in a clean demo run), and the notes on A-Bench's derived
+    categories (one line per category, and one per task on their differing counts). Other tasks
+    keep them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (message.startswith(QBENCH_TASK_PREFIXES) and CUSTOM_KWARGS_HINT in message.split("\n", 1)[0])
+        first = record.getMessage().split("\n", 1)[0]
+        hint = first.startswith(QBENCH_TASK_PREFIXES) and CUSTOM_KWARGS_HINT in first
+        category = first.lstrip("[").startswith(QBENCH_TASK_PREFIXES) and any(n in first for n in CATEGORY_NOTES)
+        return not (hint or category)
 
 
 def _install_hint_filter() -> None:
-    task_log = logging.getLogger("lm_eval.api.task")
-    if hooks_apply("the task hint filter") and not any(isinstance(f, _QBenchTaskHintFilter) for f in task_log.filters):
-        task_log.addFilter(_QBenchTaskHintFilter())
+    if not hooks_apply("the task hint filter"):
+        return
+    for name in ("lm_eval.api.task", "lm_eval.evaluator_utils"):
+        log_ = logging.getLogger(name)
+        if not any(isinstance(f, _QBenchTaskHintFilter) for f in log_.filters):
+            log_.addFilter(_QBenchTaskHintFilter())
 
 
 def _data_problem_hook(previous):

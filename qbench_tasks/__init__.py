@@ -7,8 +7,9 @@ from pathlib import Path
 
 TASKS_DIR = Path(__file__).resolve().parent
 
-# The first word of every task and group name this distribution ships (qbench_a3_koniq, qbench2, ...).
-NAMESPACES = ("qbench", "qbench2")
+# The first word of every task and group name this distribution ships (qbench_a3_koniq, qbench2,
+# abench_dev, ...).
+NAMESPACES = ("qbench", "qbench2", "abench")
 
 
 def is_qbench_name(name: str) -> bool:

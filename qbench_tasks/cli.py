@@ -41,6 +41,7 @@ def _convert(args: argparse.Namespace) -> None:
     from qbench_tasks.a1.convert import convert_a1
     from qbench_tasks.a2.convert import convert_a2
     from qbench_tasks.a3.convert import convert_a3
+    from qbench_tasks.abench.convert import convert_abench
     from qbench_tasks.data.conversion import ConversionError
     from qbench_tasks.data.parquet import DatasetWriteError
     from qbench_tasks.qbench2.convert import convert_a1pair
@@ -53,6 +54,8 @@ def _convert(args: argparse.Namespace) -> None:
             report = convert_a1pair(args.labels, args.images, args.split, args.out, args.skip_bad, **outside)
         elif args.kind == "a2":
             report = convert_a2(args.images, args.out, args.golden, args.skip_bad, **outside)
+        elif args.kind == "abench":
+            report = convert_abench(args.labels, args.images, args.out, args.answers, args.skip_bad, **outside)
         else:
             report = convert_a3(args.database, args.labels, args.images, args.out, args.skip_bad, **outside)
     except (ConversionError, DatasetWriteError) as err:
@@ -107,12 +110,15 @@ def _say_total(names: list[str], revision: str) -> None:
 def _export(args: argparse.Namespace) -> None:
     from qbench_tasks.a1.export import export_a1
     from qbench_tasks.a2.export import export_a2
+    from qbench_tasks.abench.export import export_abench
 
+    export, what = {"a1": (export_a1, "answers"), "a2": (export_a2, "descriptions"),
+                    "abench": (export_abench, "answers")}[args.kind]
     try:
-        count = (export_a1 if args.kind == "a1" else export_a2)(args.samples, args.out)
+        count = export(args.samples, args.out)
     except (OSError, ValueError) as err:
         raise SystemExit(f"qbench export: {err}") from None
-    print(f"wrote {count} {'answers' if args.kind == 'a1' else 'descriptions'} to {args.out}")
+    print(f"wrote {count} {what} to {args.out}")
 
 
 def _settings(args: argparse.Namespace) -> None:
@@ -189,10 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     a2.add_argument("--golden", help='JSON list of {"img_path", "golden_description"}; its rows become the dataset')
     a3 = kinds.add_parser("a3", help="an A3 IQA database: label JSON + image folder")
     a3.add_argument("--database", required=True, choices=list(A3_DATABASES))
+    abench = kinds.add_parser("abench", help="A-Bench: Abench.json + the images of imgs.zip (test split; "
+                                             "with --answers, the scored dev split)")
+    abench.add_argument("--answers", help='answer key: JSON list of {"img_path", "correct_ans"} (the answer text)')
     for kind, example in ((a1, "llvisionqa_dev.json"), (a1pair, "q-bench2-a1-dev.jsonl"),
-                          (a3, "koniq.json")):
+                          (a3, "koniq.json"), (abench, "Abench.json")):
         kind.add_argument("--labels", required=True, help=f"official label file, e.g. {example}")
-    for kind, written in ((a1, "llvisionqa"), (a1pair, "llvisionqa_pairs"), (a2, "lldescribe"), (a3, "<database>")):
+    for kind, written in ((a1, "llvisionqa"), (a1pair, "llvisionqa_pairs"), (a2, "lldescribe"), (a3, "<database>"),
+                          (abench, "abench")):
         kind.add_argument("--images", required=True, help=(
             "the release folder holding all_single_images/ (a pair's img_path names its two images there)"
             if kind is a1pair else "folder holding the images (img_path is relative to it)"))
@@ -223,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     export_a2 = export_kinds.add_parser("a2", help="A2 descriptions as {img_path, description}")
     export_a2.add_argument("--samples", required=True, help="samples_qbench_a2_*.jsonl from --log_samples")
     export_a2.add_argument("--out", required=True, help="JSON file to write")
+    export_abench = export_kinds.add_parser("abench", help="A-Bench answers (abench_test) as the authors take them")
+    export_abench.add_argument("--samples", required=True, help="samples_abench_test_*.jsonl from --log_samples")
+    export_abench.add_argument("--out", required=True, help="JSON Lines file to write (results.jsonl)")
 
     judge = commands.add_parser("judge", help="score logged A2 descriptions with a judge (no regeneration)")
     judge.add_argument("--samples", required=True, help="samples_qbench_a2_*.jsonl from --log_samples")

@@ -1,8 +1,9 @@
 """``qbench report``: lm-eval result files of several models -> the paper's tables, plus plots.
 
 Writes ``report.md`` with the A3 table (rows: models; columns: the seven databases as the paper
-heads them; cells "SRCC/PLCC" to 3 decimals) and the A1 table (accuracy per question type,
-per concern, and overall, from ``qbench_a1_dev``), missing tasks as empty cells. Each figure
+heads them; cells "SRCC/PLCC" to 3 decimals), the A1 table (accuracy per question type,
+per concern, and overall, from ``qbench_a1_dev``) and the A-Bench table (overall, per part, per
+category at every level present, from ``abench_dev``), missing tasks as empty cells. Each figure
 carries its 95% interval (+/- 1.96 of the standard error lm-eval wrote beside it). The best of a
 column is bold only where its difference from every other model is resolved (its 95% interval
 excludes 0: a paired bootstrap over the images both models scored, from their logged samples,
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qbench_tasks import is_qbench_name
 from qbench_tasks.a3 import scoring as a3_scoring
 from qbench_tasks.a3.databases import A3_DATABASES
 from qbench_tasks.a3.published import PUBLISHED_A3
@@ -35,8 +37,8 @@ from qbench_tasks.bootstrap import (
     resolved,
 )
 
-QBENCH_TASK_PREFIX = "qbench"  # every Q-Bench task and group name starts so
 A1_TASK = "qbench_a1_dev"
+ABENCH_TASK = "abench_dev"
 # The paper's A1 columns: metric in qbench_a1_dev -> column heading.
 A1_COLUMNS = {
     "acc_yes_or_no": "Yes-or-No",
@@ -80,7 +82,7 @@ def read_results(path: Path, name: str | None = None) -> ModelResults:
         raise ValueError(f"{path}: results file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: not an lm-eval results file ({type(err).__name__}: {err})") from None
-    if not isinstance(results, dict) or not any(str(task).startswith(QBENCH_TASK_PREFIX) for task in results):
+    if not isinstance(results, dict) or not any(is_qbench_name(str(task)) for task in results):
         tasks = ", ".join(map(str, results)) if isinstance(results, dict) else repr(results)[:80]
         raise ValueError(f"{path}: holds no Q-Bench task results (tasks: {tasks or 'none'})")
     if name is None:
@@ -233,6 +235,24 @@ def a1_table(models: list[ModelResults]) -> str:
     return _table(["Model", *A1_COLUMNS.values()], rows)
 
 
+def abench_columns(models: list[ModelResults]) -> list[str]:
+    """A-Bench's accuracy metrics in the models' results, in hierarchy order: each part, then its
+    areas, each area then its aspects (whatever categories the data had), overall last."""
+    names = {key.split(",", 1)[0] for m in models for key in m.results.get(ABENCH_TASK, {})}
+    categories = sorted(n for n in names if n.startswith("acc_") and not n.endswith(("_stderr", "_judged")))
+    return [*categories, "acc"] if "acc" in names else categories
+
+
+def abench_table(models: list[ModelResults]) -> str:
+    columns, metrics = [], abench_columns(models)
+    for metric in metrics:
+        entries = [(m.metric(ABENCH_TASK, metric), m.stderr(ABENCH_TASK, metric)) for m in models]
+        columns.append([_cell(entry, mark, ".2f", 100) for entry, mark in zip(entries, _column_marks(entries))])
+    rows = [[m.name, *(column[i] for column in columns)] for i, m in enumerate(models)]
+    headings = ["Overall" if metric == "acc" else metric.removeprefix("acc_") for metric in metrics]
+    return _table(["Model", *headings], rows)
+
+
 def comparisons_table(models: list[ModelResults], comparisons: list[PairedComparison]) -> str:
     def difference(value: float, interval: tuple[float, float]) -> str:
         verdict = "resolved" if resolved(interval) else "not resolved"
@@ -345,6 +365,9 @@ def write_report(
            "to match it.", ""] if paper else []),
         f"## A1: perception (accuracy %, {A1_TASK})", "", a1_table(ordered), "", MARKS_NOTE, "",
     ]
+    if any(ABENCH_TASK in m.results for m in ordered):
+        parts += [f"## A-Bench: AI-generated images (accuracy %, {ABENCH_TASK})", "", abench_table(ordered), "",
+                  "Columns are the categories' levels, as the questions name them (part, area, aspect).", ""]
     if comparisons:
         parts += ["## A3: paired comparisons (bootstrap over the images both models scored)", "",
                   comparisons_table(ordered, comparisons), ""]

@@ -97,7 +97,7 @@ def test_unparsed_answers_are_matched_by_the_judge_once_and_reported_apart(tmp_p
 
 
 def in_category(doc, category):
-    return accuracy_metrics(question_of(doc), 0)[category] is not None
+    return accuracy_metrics(doc, question_of(doc), 0)[category] is not None
 
 
 def test_a1_judge_needs_a_judge():

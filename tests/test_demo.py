@@ -39,7 +39,8 @@ def readme_demo_rows() -> dict[tuple[str, str], tuple[float, float]]:
 def test_the_readme_states_the_demo_figures():
     rows = readme_demo_rows()
     assert {task for task, _ in rows} == {"qbench_a1_demo", "qbench_a1_demo_mc", "qbench2_a1_demo",
-                                          "qbench2_a1_demo_mc", "qbench_a2_demo", "qbench_a3_demo"}
+                                          "qbench2_a1_demo_mc", "qbench_a2_demo", "qbench_a3_demo",
+                                          "abench_demo", "abench_demo_mc"}
     assert len(rows) >= 15
 
 

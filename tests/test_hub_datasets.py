@@ -1,5 +1,6 @@
-"""A1 and Q-Bench+ with no data directory read ``q-future/Q-Bench-HF`` / ``q-future/Q-Bench2-HF``
-through ``datasets.load_dataset``: here from a local stand-in of the hub (``fixture_hub``, pointed
+"""A1, Q-Bench+ and A-Bench with no data directory read ``q-future/Q-Bench-HF`` /
+``q-future/Q-Bench2-HF`` / ``q-future/A-Bench-HF`` through ``datasets.load_dataset``: here from a
+local stand-in of the hub (``fixture_hub``, pointed
 at with ``HF_ENDPOINT``) holding the demo questions in the hub's layout, in a plain ``lm_eval`` run
 beside the demo tasks that read the same questions from converted files."""
 
@@ -10,11 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixture_hub import LocalHub, dataset_repo_files, running
+from fixture_hub import COMMIT, LocalHub, dataset_repo_files, running
 
 from qbench_tasks.a1.llvisionqa import HUB_DATASET_ID as A1_HUB
+from qbench_tasks.abench.abench import HUB_DATASET_ID as ABENCH_HUB
 from qbench_tasks.data.parquet import load_parquet_dataset
-from qbench_tasks.demo.data import ensure_demo_a1_dataset, ensure_demo_pair_dataset
+from qbench_tasks.demo.data import ensure_demo_a1_dataset, ensure_demo_abench_dataset, ensure_demo_pair_dataset
 from qbench_tasks.qbench2.pairs import HUB_DATASET_ID as PAIRS_HUB
 
 BIN = Path(sys.executable).parent
@@ -63,20 +65,22 @@ def _prompt(sample: dict) -> tuple[str, int]:
 def hub_repos():
     a1 = load_parquet_dataset(ensure_demo_a1_dataset())
     pairs = load_parquet_dataset(ensure_demo_pair_dataset())
+    abench = load_parquet_dataset(ensure_demo_abench_dataset())  # already in the hub's layout, plus these two
     return {**dataset_repo_files(A1_HUB, {"dev": a1_hub_layout(a1["dev"])}),
-            **dataset_repo_files(PAIRS_HUB, {"dev": pairs_hub_layout(pairs["dev"])})}
+            **dataset_repo_files(PAIRS_HUB, {"dev": pairs_hub_layout(pairs["dev"])}),
+            **dataset_repo_files(ABENCH_HUB, {"dev": abench["dev"].remove_columns(["img_path", "image_sha256"])})}
 
 
 def test_the_hub_datasets_give_the_requests_the_converted_files_give(hub_repos, tiny_model, tmp_path):
     with running(LocalHub(files=hub_repos)) as hub:
-        proc = lm_eval(hub.url, "qbench_a1_dev,qbench_a1_demo,qbench2_a1_dev,qbench2_a1_demo", tiny_model,
-                       tmp_path / "out", tmp_path)
+        proc = lm_eval(hub.url, "qbench_a1_dev,qbench_a1_demo,qbench2_a1_dev,qbench2_a1_demo,abench_dev,abench_demo",
+                       tiny_model, tmp_path / "out", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {path for method, path, _ in hub.requests if method == "GET" and path.endswith(".parquet")} == {
-        f"/datasets/{repo}/resolve/{hub_commit}/data/dev-00000-of-00001.parquet"
-        for repo, hub_commit in ((A1_HUB, "0123456789abcdef0123456789abcdef01234567"),
-                                 (PAIRS_HUB, "0123456789abcdef0123456789abcdef01234567"))}
-    for hub_task, files_task in (("qbench_a1_dev", "qbench_a1_demo"), ("qbench2_a1_dev", "qbench2_a1_demo")):
+        f"/datasets/{repo}/resolve/{COMMIT}/data/dev-00000-of-00001.parquet"
+        for repo in (A1_HUB, PAIRS_HUB, ABENCH_HUB)}
+    for hub_task, files_task in (("qbench_a1_dev", "qbench_a1_demo"), ("qbench2_a1_dev", "qbench2_a1_demo"),
+                                 ("abench_dev", "abench_demo")):
         via_hub, via_files = samples(tmp_path / "out", hub_task), samples(tmp_path / "out", files_task)
         assert len(via_hub) == LIMIT
         # the same prompt, as many images, the same answer letter

@@ -16,6 +16,8 @@ def _a1_generation_problem(sample: dict) -> str | None:
     doc, results = sample["doc"], sample["filtered_resps"]
     if "question" not in doc or not ("candidates" in doc or "option0" in doc):
         return "its document is no A1 question"
+    if "category" in doc:
+        return "an A-Bench question: `qbench export abench` writes A-Bench's submission file"
     if len(results) != 1 or not isinstance(results[0], (str, dict)):
         return f"{len(results)} results where an A1 generation task has one answer; multiple-choice " \
                "tasks (qbench_a1_*_mc) score options, they give no answer to export"

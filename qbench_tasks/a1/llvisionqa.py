@@ -28,8 +28,8 @@ HUB_PADDING = "N/A"  # Q-Bench-HF pads option0..option3 with this
 class A1Question:
     question: str
     options: tuple[str, ...]
-    type: int
-    concern: int
+    type: int | None  # None: a benchmark without these codes (A-Bench)
+    concern: int | None
     answer: int | None  # index into options; None where the split hides it (test)
     img_path: str | None  # a Q-Bench+ pair: the release's one name for both images
 
@@ -60,8 +60,9 @@ def question_of(doc: dict) -> A1Question:
     return A1Question(
         question=doc["question"],
         options=options,
-        type=int(doc["question_type"]),
-        concern=int(doc["question_concern"]),
+        # A-Bench's hub layout is Q-Bench-HF's without the two codes
+        type=int(doc["question_type"]) if "question_type" in doc else None,
+        concern=int(doc["question_concern"]) if "question_concern" in doc else None,
         answer=answer,
         img_path=doc.get("img_path") or (str(doc["id"]) if "id" in doc else None),
     )

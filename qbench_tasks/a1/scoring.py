@@ -1,13 +1,14 @@
-"""A1 scoring: accuracy overall, per question type and per concern, and the unparsed rate.
+"""A1 scoring: accuracy overall, per question type and per concern, and the unparsed rate; the
+same scoring serves Q-Bench+ and A-Bench with their own breakdowns.
 
 Each per-category metric is computed over its own items only: process_results gives an item
 ``None`` for the categories it does not belong to, and ``aggregations.mean_of_present`` skips
-those.
+those (a breakdown may also leave those categories out: lm-eval then averages what is there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from qbench_tasks.a1.answers import extract_choice
 from qbench_tasks.a1.judge import NO_OPTION
@@ -18,16 +19,29 @@ from qbench_tasks.a1.llvisionqa import CONCERNS, QUESTION_TYPES, A1Question, que
 A1_CONCERN_CATEGORIES = {code: (name,) for code, name in CONCERNS.items()}
 
 
-def accuracy_metrics(question: A1Question, chosen: int | None,
-                     concerns: dict[int, tuple[str, ...]] = A1_CONCERN_CATEGORIES) -> dict[str, float | None]:
-    """``acc`` plus ``acc_<type>`` and ``acc_<concern category>``; None where the item is not in them."""
+# A benchmark's categories of an item: category name -> whether the item counts in it.
+Breakdown = Callable[[dict, A1Question], dict[str, bool]]
+
+
+def by_type_and_concern(concerns: dict[int, tuple[str, ...]] = A1_CONCERN_CATEGORIES) -> Breakdown:
+    """A1's breakdown (Q-Bench+'s with its concern categories): question type, then concern."""
+    names = tuple(dict.fromkeys(c for categories in concerns.values() for c in categories))
+
+    def breakdown(doc: dict, question: A1Question) -> dict[str, bool]:
+        return {**{name: question.type == code for code, name in QUESTION_TYPES.items()},
+                **{name: name in concerns.get(question.concern, ()) for name in names}}
+    return breakdown
+
+
+A1_BREAKDOWN = by_type_and_concern()
+
+
+def accuracy_metrics(doc: dict, question: A1Question, chosen: int | None,
+                     breakdown: Breakdown = A1_BREAKDOWN) -> dict[str, float | None]:
+    """``acc`` plus ``acc_<category>`` for each of ``breakdown``'s; None where the item is not in one."""
     correct = float(chosen is not None and chosen == question.answer)
-    metrics: dict[str, float | None] = {"acc": correct}
-    for code, name in QUESTION_TYPES.items():
-        metrics[f"acc_{name}"] = correct if question.type == code else None
-    for category in dict.fromkeys(c for categories in concerns.values() for c in categories):
-        metrics[f"acc_{category}"] = correct if category in concerns.get(question.concern, ()) else None
-    return metrics
+    return {"acc": correct, **{f"acc_{name}": correct if member else None
+                               for name, member in breakdown(doc, question).items()}}
 
 
 def response_of(result: str | dict) -> str:
@@ -36,18 +50,19 @@ def response_of(result: str | dict) -> str:
 
 
 def process_generation(doc: dict, results: Sequence[str | dict],
-                       concerns: dict[int, tuple[str, ...]] = A1_CONCERN_CATEGORIES) -> dict[str, float | None]:
+                       breakdown: Breakdown = A1_BREAKDOWN) -> dict[str, float | None]:
     """lm-eval hook for the generate_until tasks (dev split). With judge-assisted matching on
     (``a1_judge``), also ``acc_judged`` and its breakdown (the judge's pick where the rules read
     none), ``judge_resolved_rate`` (answers only the judge could read) and ``judge_invalid_rate``."""
     question = question_of(doc)
     chosen = extract_choice(response_of(results[0]), question.options)
-    metrics = {**accuracy_metrics(question, chosen, concerns), "unparsed_rate": float(chosen is None)}
+    metrics = {**accuracy_metrics(doc, question, chosen, breakdown), "unparsed_rate": float(chosen is None)}
     if isinstance(results[0], dict):
         judged = results[0].get("judge_choice")
         judged = None if judged is None or judged == NO_OPTION else judged
         final = chosen if chosen is not None else judged
-        metrics |= {f"{name}_judged": value for name, value in accuracy_metrics(question, final, concerns).items()}
+        metrics |= {f"{name}_judged": value
+                    for name, value in accuracy_metrics(doc, question, final, breakdown).items()}
         metrics |= {"judge_resolved_rate": float(chosen is None and final is not None),
                     "judge_invalid_rate": float(results[0].get("judge_invalid", False))}
     return metrics
@@ -59,9 +74,9 @@ def process_prediction_only(doc: dict, results: Sequence[str | dict]) -> dict[st
 
 
 def process_multiple_choice(doc: dict, results: Sequence[tuple[float, bool]],
-                            concerns: dict[int, tuple[str, ...]] = A1_CONCERN_CATEGORIES) -> dict[str, float | None]:
+                            breakdown: Breakdown = A1_BREAKDOWN) -> dict[str, float | None]:
     """lm-eval hook for the log-likelihood task: the most likely option is the answer."""
     logliks = [loglik for loglik, _ in results]
     chosen = max(range(len(logliks)), key=logliks.__getitem__)
     # Every choice is an option by construction: nothing is left unparsed.
-    return {**accuracy_metrics(question_of(doc), chosen, concerns), "unparsed_rate": 0.0}
+    return {**accuracy_metrics(doc, question_of(doc), chosen, breakdown), "unparsed_rate": 0.0}

@@ -10,7 +10,7 @@ the projector and the language model keep their seeded random weights, a fixed "
 on a CPU, ``_fit_head``), on the trunk's states at every position where a demo task reads the
 model, so that on the demo data it
 
-* answers each A1 and Q-Bench+ question with its option's letter, then ends (generation),
+* answers each A1, Q-Bench+ and A-Bench question with its option's letter, then ends (generation),
 * gives the right option's text the most likelihood (the multiple-choice tasks),
 * describes each A2 image in the demo's words (``demo.data.demo_description``), and
 * gives a " good" minus " poor" margin that follows MOS (A3, plain prompt and chat template).
@@ -37,11 +37,17 @@ import transformers
 from qbench_tasks import prompts
 from qbench_tasks.data.location import cache_dir
 from qbench_tasks.data.parquet import replace_dir
-from qbench_tasks.demo.data import demo_description, demo_pair_questions, demo_question, demo_recipes
+from qbench_tasks.demo.data import (
+    demo_abench_question,
+    demo_description,
+    demo_pair_questions,
+    demo_question,
+    demo_recipes,
+)
 from qbench_tasks.demo.tokenizer import IMAGE_TOKEN, base_corpus, train_tokenizer
 
 # Bump when the architecture, corpus or training recipe changes: cached builds are keyed by it.
-FIXTURE_VERSION = "5"
+FIXTURE_VERSION = "6"
 
 IMAGE_SIZE = 128
 PATCH_SIZE = 16
@@ -73,6 +79,7 @@ def _tokenizer_corpus() -> list[str]:
     contexts stay short)."""
     recipes = list(demo_recipes())
     questions = [demo_question(i, recipe) for i, recipe in enumerate(recipes)] + demo_pair_questions(recipes)
+    questions += [{**q, "candidates": q["answers"]} for q in map(demo_abench_question, *zip(*enumerate(recipes)))]
     # Each question once, behind the pair labels (what counts is that every word occurs).
     lines = [prompts.a1_pair_images("") + prompts.a1_prompt(q["question"], q["candidates"]) for q in questions]
     return [*base_corpus(), *lines, prompts.A2_PROMPT, *map(demo_description, recipes)]
@@ -257,7 +264,7 @@ def _finish_a3_margins(model, rated_states: torch.Tensor, margins: torch.Tensor,
 
 # The tasks the demo's model is fitted on: the demo run's tasks (the tag qbench_demo).
 DEMO_TASKS = ("qbench_a1_demo", "qbench_a1_demo_mc", "qbench2_a1_demo", "qbench2_a1_demo_mc",
-              "qbench_a2_demo", "qbench_a3_demo")
+              "qbench_a2_demo", "qbench_a3_demo", "abench_demo", "abench_demo_mc")
 
 
 def _task_requests(processor, chat: bool) -> list:
@@ -372,7 +379,7 @@ def build_demo_model(out_dir: str | os.PathLike, seed: int = 0, steps: int = 500
 
 
 def demo_model() -> Path:
-    """Path of the demo's fitted model, building it on first use (about 2.5 minutes on 2 CPU cores)."""
+    """Path of the demo's fitted model, building it on first use (about 3 minutes on 2 CPU cores)."""
     path = cache_dir() / f"fixtures-v{FIXTURE_VERSION}" / "llava-demo"
     if not (path / "config.json").exists():
         build_demo_model(path)

@@ -7,7 +7,7 @@ from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER
 
 from model_wrappers import install_lm_eval_hooks
 from qbench_tasks.a1.llvisionqa import question_of
-from qbench_tasks.a1.scoring import process_generation, process_multiple_choice
+from qbench_tasks.a1.scoring import by_type_and_concern, process_generation, process_multiple_choice
 from qbench_tasks.data.lazy_images import SideBySide, detach_images, doc_to_lazy_image, load_detached
 from qbench_tasks.data.location import configured_data_dir, converted_dataset_path, hub_dataset
 from qbench_tasks.data.parquet import with_constant_columns
@@ -26,8 +26,8 @@ CONVERT_COMMAND = (
 )
 
 # The A1 scoring with Q-Bench+'s concern categories (compare / joint, distortion / other).
-process_results = partial(process_generation, concerns=CONCERN_CATEGORIES)
-process_results_mc = partial(process_multiple_choice, concerns=CONCERN_CATEGORIES)
+process_results = partial(process_generation, breakdown=by_type_and_concern(CONCERN_CATEGORIES))
+process_results_mc = partial(process_multiple_choice, breakdown=by_type_and_concern(CONCERN_CATEGORIES))
 
 
 def load_pairs(demo: bool = False, **metadata):

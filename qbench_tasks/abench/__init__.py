@@ -1,0 +1,1 @@
+"""A-Bench: multiple-choice questions on AI-generated images (semantic understanding and quality perception)."""
