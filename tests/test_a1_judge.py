@@ -103,3 +103,14 @@ def in_category(doc, category):
 def test_a1_judge_needs_a_judge():
     with pytest.raises(ValueError, match="a1_judge needs a judge: pass judge_model"):
         evaluate_scripted(answer, "qbench_a1_demo", {"a1_judge": True})
+
+
+def test_a1_judge_matching_works_on_a_bench(tmp_path):
+    """A-Bench asks A1's kind of question, and its tasks take the same opt-in judge matching."""
+    metadata = {"a1_judge": True, "judge_model": "qbench-test-choice-judge", "judge_retries": 0,
+                "judge_cache": str(tmp_path / "judge.sqlite3")}
+    says = lambda doc: f"Looking closely, I would pick {question_of(doc).answer_letter} here"  # noqa: E731
+    judged = evaluate_scripted(says, "abench_demo", metadata)["results"]["abench_demo"]
+    assert judged["acc,none"] == 0.0 and judged["unparsed_rate,none"] == 1.0  # the rules read none
+    assert judged["acc_judged,none"] == 1.0 and judged["judge_resolved_rate,none"] == 1.0
+    assert judged["judge_invalid_rate,none"] == 0.0

@@ -336,7 +336,7 @@ def _fit_head(model, processor, seed: int, steps: int) -> None:
     kernels, AVX2 or AVX-512, and the thread count round differently, and a non-convex fit carries
     1e-16 apart into weights 0.1 apart, in float64 as in float32). What is reproducible is that it
     fits: the head is wide enough (``TEXT_INTERMEDIATE``) and the fit long enough that every
-    answer's every token is the model's first choice by a logit margin of at least 2.5
+    answer's every token is the model's first choice by a logit margin of at least 3.2
     (measured), far beyond what rounding moves, and the A3 margins follow MOS to PLCC 0.999. The
     1,500-step fit of a 128-wide head left 9% of the answers wrong, a different 9% on each CPU;
     at 3,000 steps every answer was right everywhere but A3's PLCC still ranged 0.984-0.997.
