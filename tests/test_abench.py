@@ -177,3 +177,23 @@ def test_the_report_has_an_a_bench_table_in_hierarchy_order(tmp_path):
     # without standard errors no model is resolved from another: all in italics (tied); with them, a bold best
     assert table[2] == "| a | *70.00* | *60.00* | *60.00* | *50.00* | **60.00**±1.96 |"
     assert table[3] == "| b | *60.00* | *50.00* | *50.00* | *40.00* | 50.00±1.96 |"
+
+
+def test_a_task_whose_split_its_source_lacks_names_the_source_and_what_gives_it(release, tmp_path):
+    """lm-eval alone stops on a bare KeyError: 'test'. A converted A-Bench with only the scored
+    split, and the demo's LLVisionQA (dev only), asked for their test splits."""
+    from qbench_tasks.data.location import MissingDatasetError
+    from qbench_tasks.demo.data import ensure_demo_a1_dataset
+
+    labels, images = release
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps([{"img_path": "part1_0000.png", "correct_ans": "blue"},
+                               {"img_path": "part2_0000.png", "correct_ans": "Noise"}]))
+    convert_abench(labels, images, tmp_path / "data", answers=key)
+    with pytest.raises(MissingDatasetError, match=r"abench: \S+/data/abench has no test split \(it has: dev\); the "
+                                                  r"release's Abench.json converts into it: qbench convert abench"):
+        evaluate_scripted(letter, "abench_test", {"qbench_data_dir": str(tmp_path / "data")})
+    a1 = ensure_demo_a1_dataset()
+    with pytest.raises(MissingDatasetError, match=rf"qbench_a1: {a1} has no test split \(it has: dev\); convert it "
+                                                  r"with qbench convert a1"):
+        evaluate_scripted(letter, "qbench_a1_test", {"qbench_data_dir": str(a1.parent)})

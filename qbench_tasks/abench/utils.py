@@ -12,7 +12,7 @@ from qbench_tasks.a1.judge import A1_JUDGE_FIELD, a1_judge_spec
 from qbench_tasks.a1.scoring import process_generation, process_multiple_choice
 from qbench_tasks.abench import abench
 from qbench_tasks.data.lazy_images import detach_images, load_detached
-from qbench_tasks.data.location import configured_data_dir, converted_dataset_path, hub_dataset
+from qbench_tasks.data.location import configured_data_dir, converted_dataset_path, hub_dataset, require_split
 from qbench_tasks.data.parquet import with_constant_columns
 from qbench_tasks.demo.data import ensure_demo_abench_dataset
 from qbench_tasks.prompts import a1_prompt_fields
@@ -31,10 +31,20 @@ process_results = partial(process_generation, breakdown=abench.breakdown)
 process_results_mc = partial(process_multiple_choice, breakdown=abench.breakdown)
 
 
-def load_abench(demo: bool = False, **metadata):
+# What gives a split that a source lacks.
+SPLIT_HINTS = {
+    "test": "the release's Abench.json converts into it: qbench convert abench --labels Abench.json --images "
+            "<the images of imgs.zip> --out DATA_DIR (no --answers)",
+    "dev": f"the hub's {abench.HUB_DATASET_ID} has it (configure no data directory), or convert the release with "
+           "an answer key (--answers KEY.json)",
+}
+
+
+def load_abench(demo: bool = False, split: str | None = None, **metadata):
     """``custom_dataset``: the converted release when a data directory is configured, else the
     hub's ``q-future/A-Bench-HF`` (its columns checked); the demo set when ``demo``. The run's
-    prompt style and A1 judge go into every document."""
+    prompt style and A1 judge go into every document; ``split`` (the task's, from its
+    ``dataset_kwargs``) must be there."""
     settings = read_settings(metadata)
     spec = a1_judge_spec(settings)
     fields = {**a1_prompt_fields(settings), A1_JUDGE_FIELD: spec.to_json() if spec else ""}
@@ -44,8 +54,9 @@ def load_abench(demo: bool = False, **metadata):
     elif configured_data_dir(settings) is not None:
         path = converted_dataset_path("abench", abench.IDENTITY, configured_data_dir(settings), CONVERT_COMMAND)
     if path is not None:
-        return load_detached(path, fields)
+        return require_split(load_detached(path, fields), split, "abench", str(path), SPLIT_HINTS.get(split, ""))
     data = hub_dataset("abench", abench.HUB_DATASET_ID, CONVERT_COMMAND)
+    require_split(data, split, "abench", abench.HUB_DATASET_ID, SPLIT_HINTS.get(split, ""))
     for split, ds in data.items():
         abench.check_columns(ds.column_names, abench.HUB_DATASET_ID, split)
     return detach_images(with_constant_columns(data, fields))

@@ -104,6 +104,14 @@ def fetched_data_dir(settings: Mapping) -> Path:
     return configured_data_dir(settings) or cache_dir() / "data"
 
 
+def require_split(data, split: str | None, task: str, source: str, how: str):
+    """``data`` (a DatasetDict), refused with a MissingDatasetError naming what it has when it
+    lacks the task's ``split`` (lm-eval itself would stop on a bare ``KeyError: 'test'``)."""
+    if split is not None and split not in data:
+        raise MissingDatasetError(f"{task}: {source} has no {split} split (it has: {', '.join(data) or 'none'}); {how}")
+    return data
+
+
 def hub_dataset(task: str, dataset_id: str, convert_command: str):
     """``datasets.load_dataset(dataset_id)`` for a task with no data directory configured; offline
     (or refused by the hub), an error saying what else works."""
