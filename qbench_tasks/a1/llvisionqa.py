@@ -81,6 +81,19 @@ def doc_to_answer_index(doc: dict) -> int:
     return question_of(doc).answer
 
 
+def options_problem(options: list, noun: str, benchmark: str) -> str | None:
+    """Why a label row's options (each a ``noun``: "candidate", "answer") cannot be asked as
+    ``benchmark``'s questions are, or None: their count, distinct non-empty texts, no hub padding."""
+    if not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
+        return f"{len(options)} {noun}s; {benchmark} questions have {MIN_OPTIONS} to {MAX_OPTIONS}"
+    if not all(isinstance(o, str) and o.strip() for o in options) or len(set(options)) != len(options):
+        return f"{noun}s must be distinct non-empty strings, got {options!r}"
+    if HUB_PADDING in options:
+        return (f"{noun} {HUB_PADDING!r} is the text the hub layout pads missing options with, so the task "
+                "would drop it; write the option out (e.g. 'Not applicable')")
+    return None
+
+
 def label_row_problem(row: object, needs_answer: bool, concerns: dict = CONCERNS) -> str | None:
     """Why an official LLVisionQA label row is unusable, or None when it is fine (``concerns``:
     the benchmark's concern codes)."""
@@ -94,13 +107,9 @@ def label_row_problem(row: object, needs_answer: bool, concerns: dict = CONCERNS
     if isinstance(row.get("concern"), bool) or row.get("concern") not in concerns:
         return f"unknown concern {row.get('concern')!r} (expected one of {sorted(concerns)})"
     candidates = row["candidates"]
-    if not MIN_OPTIONS <= len(candidates) <= MAX_OPTIONS:
-        return f"{len(candidates)} candidates; Q-Bench questions have {MIN_OPTIONS} to {MAX_OPTIONS}"
-    if not all(isinstance(c, str) and c.strip() for c in candidates) or len(set(candidates)) != len(candidates):
-        return f"candidates must be distinct non-empty strings, got {candidates!r}"
-    if HUB_PADDING in candidates:
-        return (f"candidate {HUB_PADDING!r} is the text the hub layout pads missing options with, so the task "
-                "would drop it; write the option out (e.g. 'Not applicable')")
+    problem = options_problem(candidates, "candidate", "Q-Bench")
+    if problem:
+        return problem
     answer = row.get("correct_ans")
     if answer is None:
         return "no 'correct_ans' (the dev split needs answers)" if needs_answer else None

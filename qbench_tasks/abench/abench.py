@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from qbench_tasks.a1.llvisionqa import HUB_PADDING, MAX_OPTIONS, MIN_OPTIONS, OPTION_LETTERS, A1Question
+from qbench_tasks.a1.llvisionqa import HUB_PADDING, MAX_OPTIONS, OPTION_LETTERS, A1Question, options_problem
 from qbench_tasks.data.location import dataset_identity
 
 HUB_DATASET_ID = "q-future/A-Bench-HF"
@@ -83,12 +83,9 @@ def release_row_problem(row: object, needs_answer: bool) -> str | None:
     except ValueError as err:
         return str(err)
     answers = row["answers"]
-    if not MIN_OPTIONS <= len(answers) <= MAX_OPTIONS:
-        return f"{len(answers)} answers; A-Bench questions have {MIN_OPTIONS} to {MAX_OPTIONS}"
-    if not all(isinstance(a, str) and a.strip() for a in answers) or len(set(answers)) != len(answers):
-        return f"answers must be distinct non-empty strings, got {answers!r}"
-    if HUB_PADDING in answers:
-        return f"answer {HUB_PADDING!r} is the text the hub layout pads missing options with, so the task would drop it"
+    problem = options_problem(answers, "answer", "A-Bench")
+    if problem:
+        return problem
     correct = row.get("correct_ans")
     if correct is None:
         return "no answer in the answer key (a scored split needs one per question)" if needs_answer else None
