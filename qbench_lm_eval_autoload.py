@@ -14,6 +14,8 @@ per import; nothing is imported), and acts when lm-eval's own modules load:
   placeholders, so ``--model hf-multimodal-loglik`` resolves and nothing is imported until it
   is asked for. A name already registered (lm-eval's own discovery) is left alone.
 
+* ``lm_eval.models.vllm_vlms`` (imported when ``--model vllm-vlm`` is asked for): its
+  ``vllm-vlm`` gets log-likelihoods over images (``model_wrappers.vllm_vlm``).
 * ``lm_eval.loggers.evaluation_tracker``: in an ``lm_eval`` command that runs Q-Bench tasks, an
   ``--output_path`` that cannot be written ends the run when its tracker is made, before the model
   loads (lm-eval itself finds out after the whole computation, logs a warning and exits 0, the
@@ -113,8 +115,15 @@ def _check_output_path_early(tracker_module) -> None:
     tracker.__init__ = __init__
 
 
+def _hook_vllm_vlm(_module) -> None:
+    from model_wrappers.vllm_vlm import install_vllm_hook
+
+    install_vllm_hook()
+
+
 _ACTIONS = {"lm_eval.tasks.manager": _add_qbench_tasks, "lm_eval.models": _register_qbench_models,
-            "lm_eval.loggers.evaluation_tracker": _check_output_path_early}
+            "lm_eval.loggers.evaluation_tracker": _check_output_path_early,
+            "lm_eval.models.vllm_vlms": _hook_vllm_vlm}
 
 
 def _act(name: str, module) -> None:

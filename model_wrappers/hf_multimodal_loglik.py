@@ -79,31 +79,40 @@ class _Row:
     members: list[tuple[int, list[int]]] = field(default_factory=list)  # (request index, tokens)
 
 
+def move_trailing_spaces(context: str, continuation: str) -> tuple[str, str]:
+    """Trailing spaces of the context moved to the continuation, as lm-eval's ``_encode_pair`` does."""
+    n_spaces = len(context) - len(context.rstrip())
+    return (context[:-n_spaces], context[-n_spaces:] + continuation) if n_spaces else (context, continuation)
+
+
+def continuation_token_ids(tokenizer, context: str, continuation: str) -> list[int]:
+    """The continuation's tokens: those of context + continuation after the context's own
+    (lm-eval's ``_encode_pair``); never empty."""
+    context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+    whole_ids = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    if not whole_ids[len(context_ids):]:
+        raise ValueError(f"continuation {continuation!r} encodes to no tokens after {context!r}")
+    return whole_ids[len(context_ids):]
+
+
 def _split_continuation(lm: HFMultimodalLM, context: str, continuation: str) -> tuple[str, list[int]]:
     """(context text, continuation token ids), tokenised as lm-eval's ``_encode_pair`` does.
 
-    Trailing spaces of the context move to the continuation; the continuation's tokens are those
-    of context + continuation after the context's own (an encoder-decoder model's: the
-    continuation's own). The image token is one token here; its expansion into image features
-    happens later, in the processor.
+    The image token is one token here; its expansion into image features happens later, in the
+    processor. An encoder-decoder model's continuation is encoded alone (lm-eval's seq2seq
+    convention: the decoder's side).
     """
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        continuation = context[-n_spaces:] + continuation
-        context = context[:-n_spaces]
+    context, continuation = move_trailing_spaces(context, continuation)
     if not lm.chat_applied:  # a chat template has already written the model's own token
         context = replace_placeholders(
             context, DEFAULT_IMAGE_PLACEHOLDER, lm.image_token, lm.max_images
         )
-    if is_encoder_decoder(lm.config):  # lm-eval's seq2seq convention: the decoder's side encoded alone
+    if is_encoder_decoder(lm.config):
         continuation_ids = lm.tokenizer(continuation, add_special_tokens=False)["input_ids"]
-    else:
-        context_ids = lm.tokenizer(context, add_special_tokens=False)["input_ids"]
-        whole_ids = lm.tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-        continuation_ids = whole_ids[len(context_ids):]
-    if not continuation_ids:
-        raise ValueError(f"continuation {continuation!r} encodes to no tokens after {context!r}")
-    return context, continuation_ids
+        if not continuation_ids:
+            raise ValueError(f"continuation {continuation!r} encodes to no tokens")
+        return context, continuation_ids
+    return context, continuation_token_ids(lm.tokenizer, context, continuation)
 
 
 def report_choice_word_tokens(lm: HFMultimodalLM, words: dict[str, list[int]]) -> None:

@@ -4,7 +4,8 @@ lm-eval 0.4.13 lacks what Q-Bench needs in seven places; each patch lives beside
 patches in, and is installed from here by ``install_lm_eval_hooks``, which the Q-Bench task code
 calls when it loads (lm-eval builds the model before it loads tasks, but asks the model after):
 
-* ``hf-multimodal`` log-likelihoods over images (``hf_multimodal_loglik``);
+* ``hf-multimodal`` log-likelihoods over images (``hf_multimodal_loglik``), and ``vllm-vlm``'s,
+  with data-parallel replicas that last the run (``vllm_vlm``; where vLLM is in use);
 * generation that ``--use_cache`` resumes mid-way and that decodes images left on disk per
   chunk (``resumable_generation``), and that keeps an encoder-decoder model's answer whole
   (``encoder_decoder``);
@@ -128,3 +129,7 @@ def install_lm_eval_hooks() -> None:
     install_predict_only_hook()
     _install_hint_filter()
     _install_data_problem_hook()
+    if "lm_eval.models.vllm_vlms" in sys.modules:  # vllm-vlm in use (importing it needs vLLM)
+        from model_wrappers.vllm_vlm import install_vllm_hook
+
+        install_vllm_hook()

@@ -31,9 +31,6 @@ from qbench_tasks.data.lazy_images import LazyImage, decoded
 # or decoding images left on disk (at most this many requests' images are in memory).
 RESUME_CHUNK = 64
 
-_LM_EVAL_GENERATE_UNTIL = HFMultimodalLM.generate_until
-
-
 def _has_lazy_images(requests) -> bool:
     return any(isinstance(image, LazyImage) for request in requests for image in request.args[2].get("visual", ()))
 
@@ -50,33 +47,42 @@ def _with_decoded_images(chunk: list[Instance]) -> list[Instance]:
     return out
 
 
-def generate_until_resumable(self: HFMultimodalLM, requests, disable_tqdm: bool = False) -> list[str]:
-    """lm-eval's ``generate_until``, chunk by chunk when ``--use_cache`` is on (answers stored per
-    chunk) or images were left on disk (decoded per chunk)."""
-    if not requests or len(requests[0].args) < 3:
-        return _LM_EVAL_GENERATE_UNTIL(self, requests, disable_tqdm=disable_tqdm)
-    use_processor_image_marker(self)
-    hook = self.cache_hook
-    caching = hook.dbdict is not None
-    if not caching and not _has_lazy_images(requests):
-        return _LM_EVAL_GENERATE_UNTIL(self, requests, disable_tqdm=disable_tqdm)
-    answers: list[str] = []
-    pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0,
-                desc="Running generate_until requests with text+image input (in chunks)")
-    self.cache_hook = CacheHook(None)  # lm-eval's image-less keys would only fill the cache
-    try:
-        for start in range(0, len(requests), RESUME_CHUNK):
-            chunk = requests[start:start + RESUME_CHUNK]
-            chunk_answers = _LM_EVAL_GENERATE_UNTIL(self, _with_decoded_images(chunk), disable_tqdm=True)
-            if caching:
-                for request, answer in zip(chunk, chunk_answers):
-                    hook.add_partial("generate_until", request.args, answer)
-            answers.extend(chunk_answers)
-            pbar.update(len(chunk))
-    finally:
-        self.cache_hook = hook
-        pbar.close()
-    return answers
+def chunked_generate_until(lm_eval_generate_until, prepare=None):
+    """A ``generate_until`` that runs lm-eval's ``lm_eval_generate_until`` chunk by chunk when
+    ``--use_cache`` is on (answers stored per chunk) or images were left on disk (decoded per
+    chunk); ``prepare(lm)`` runs before the first image request."""
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        if not requests or len(requests[0].args) < 3:
+            return lm_eval_generate_until(self, requests, disable_tqdm=disable_tqdm)
+        if prepare is not None:
+            prepare(self)
+        hook = self.cache_hook
+        caching = hook.dbdict is not None
+        if not caching and not _has_lazy_images(requests):
+            return lm_eval_generate_until(self, requests, disable_tqdm=disable_tqdm)
+        answers: list[str] = []
+        pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0,
+                    desc="Running generate_until requests with text+image input (in chunks)")
+        self.cache_hook = CacheHook(None)  # lm-eval's image-less keys would only fill the cache
+        try:
+            for start in range(0, len(requests), RESUME_CHUNK):
+                chunk = requests[start:start + RESUME_CHUNK]
+                chunk_answers = lm_eval_generate_until(self, _with_decoded_images(chunk), disable_tqdm=True)
+                if caching:
+                    for request, answer in zip(chunk, chunk_answers):
+                        hook.add_partial("generate_until", request.args, answer)
+                answers.extend(chunk_answers)
+                pbar.update(len(chunk))
+        finally:
+            self.cache_hook = hook
+            pbar.close()
+        return answers
+
+    return generate_until
+
+
+generate_until_resumable = chunked_generate_until(HFMultimodalLM.generate_until, use_processor_image_marker)
 
 
 def install_resumable_generation_hook() -> bool:

@@ -27,6 +27,22 @@ def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0, **geometry) -> P
     return save_atomically(Path(out_dir), model, processor)
 
 
+def build_vllm_llava(out_dir: str | os.PathLike, seed: int = 0, **geometry) -> Path:
+    """Random-weight tiny LLaVA that vLLM's CPU backend runs: text attention heads of 32 (its CPU
+    attention takes head sizes 32, 64, 80, ...; 16 ends the engine at its first request), and the
+    vision weights under the names vLLM's LLaVA loader reads, ``vision_tower.vision_model.*``, as
+    hub LLaVA checkpoints have them (transformers 5 writes ``vision_tower.*`` and reads both)."""
+    from safetensors.torch import load_file, save_file
+
+    path = build_tiny_llava(out_dir, seed, text_heads=2, **geometry)
+    weights = path / "model.safetensors"
+    tensors = load_file(weights)
+    prefix = "vision_tower."
+    save_file({prefix + "vision_model." + name[len(prefix):] if name.startswith(prefix) else name: tensor
+               for name, tensor in tensors.items()}, weights, metadata={"format": "pt"})
+    return path
+
+
 def build_tiny_clip(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     """Random-weight tiny CLIP (32-pixel images) with the local tokenizer, for ``clip-iqa``."""
     torch.manual_seed(seed)
@@ -44,13 +60,15 @@ def build_tiny_clip(out_dir: str | os.PathLike, seed: int = 0) -> Path:
 
 
 def cached_fixture(name: str) -> Path:
-    """Path of fixture ``name`` ("tiny", "signal", "judge" or "clip"), building it on first use."""
+    """Path of fixture ``name`` ("tiny", "vllm", "signal", "judge" or "clip"), building it on first use."""
     if name == "signal":
         return demo_model()
-    builders = {"tiny": build_tiny_llava, "judge": build_keyword_judge, "clip": build_tiny_clip}
+    builders = {"tiny": build_tiny_llava, "vllm": build_vllm_llava, "judge": build_keyword_judge,
+                "clip": build_tiny_clip}
     if name not in builders:
         raise ValueError(f"unknown fixture {name!r}; choose from {sorted([*builders, 'signal'])}")
-    path = cache_dir() / f"fixtures-v{FIXTURE_VERSION}" / ("llava-tiny" if name == "tiny" else name)
+    folder = {"tiny": "llava-tiny", "vllm": "llava-vllm"}.get(name, name)
+    path = cache_dir() / f"fixtures-v{FIXTURE_VERSION}" / folder
     if not (path / "config.json").exists():
         builders[name](path)
     return path

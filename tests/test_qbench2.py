@@ -206,13 +206,14 @@ def test_generation_decodes_the_images_one_chunk_at_a_time(tiny_model, monkeypat
     import model_wrappers.resumable_generation as generation
 
     seen = []
-    real = generation._LM_EVAL_GENERATE_UNTIL
+    real = generation._with_decoded_images
 
-    def recording(lm, requests, disable_tqdm=False):
-        seen.append([type(image) for r in requests for image in r.args[2]["visual"]])
-        return real(lm, requests, disable_tqdm=disable_tqdm)
+    def recording(chunk):  # what each chunk hands lm-eval's generate_until
+        decoded_chunk = real(chunk)
+        seen.append([type(image) for r in decoded_chunk for image in r.args[2]["visual"]])
+        return decoded_chunk
 
-    monkeypatch.setattr(generation, "_LM_EVAL_GENERATE_UNTIL", recording)
+    monkeypatch.setattr(generation, "_with_decoded_images", recording)
     whole = run_lm_eval(["qbench2_a1_demo"], tiny_model, batch_size=4, limit=10)
     monkeypatch.setattr(generation, "RESUME_CHUNK", 3)
     seen.clear()

@@ -105,7 +105,8 @@ def _processor(tokenizer, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_
     )
 
 
-def _config(tokenizer, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE) -> transformers.LlavaConfig:
+def _config(tokenizer, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE,
+            text_heads: int = 4) -> transformers.LlavaConfig:
     vision = transformers.CLIPVisionConfig(
         hidden_size=VISION_HIDDEN,
         intermediate_size=64,
@@ -119,8 +120,8 @@ def _config(tokenizer, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZ
         hidden_size=TEXT_HIDDEN,
         intermediate_size=TEXT_INTERMEDIATE,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
+        num_attention_heads=text_heads,
+        num_key_value_heads=text_heads,
         max_position_embeddings=max(512, 2 * (image_size // patch_size) ** 2),  # image tokens and the text
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -136,12 +137,14 @@ def _config(tokenizer, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZ
     )
 
 
-def _new_model_and_processor(seed: int, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE):
+def _new_model_and_processor(seed: int, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE,
+                             text_heads: int = 4):
     """The fixture architecture with random weights; other image geometries for the benchmarks
-    (336 pixels, patch 14: LLaVA-1.5's 576 image tokens)."""
+    (336 pixels, patch 14: LLaVA-1.5's 576 image tokens), and fewer, wider attention heads for
+    vLLM's CPU backend (2 heads of 32)."""
     torch.manual_seed(seed)
     tokenizer = demo_tokenizer()
-    config = _config(tokenizer, image_size, patch_size)
+    config = _config(tokenizer, image_size, patch_size, text_heads)
     tokenizer.model_max_length = config.text_config.max_position_embeddings
     model = transformers.LlavaForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
