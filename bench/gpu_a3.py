@@ -1,5 +1,5 @@
 """A3 on a GPU with a LLaVA-shaped model of 7B-class dimensions: images/s and achieved TFLOP/s
-at batch 1 against batch 16.
+at batch 1 against larger batches, then the same images on vLLM where it is installed.
 
 Self-contained (torch, transformers, Pillow, numpy only), so it runs on a bare GPU machine:
 the model is built from a config with random bf16 weights (LLaVA-1.5-7B's shapes: CLIP ViT-L/14
@@ -9,14 +9,22 @@ one forward over image + prompt + answer prefix, softmax of the " good" / " poor
 temperature 100 — with right padding, as the harness batches. TFLOP/s counts 2 x parameters x
 tokens per forward (the usual estimate; attention's extra work is left out).
 
-    python bench/gpu_a3.py                      # on the GPU: 256 images, batch 1, 16 and 64
+The vLLM arm (where ``import vllm`` works; otherwise the script says why it did not run) saves the
+same weights, frees the GPU, starts one engine (``--vllm-max-num-seqs``) and reads each image's
+" good" / " poor" log-probabilities as ``vllm-vlm`` does in Q-Bench (``SamplingParams(max_tokens=1,
+logprob_token_ids=[good, poor])``, every image handed over at once): images/s against the batch-1
+row, engine start apart, and the largest difference of an image's score from batch 1's.
+
+    python bench/gpu_a3.py                      # on the GPU: 256 images, batch 1, 16 and 64, then vLLM
     python bench/gpu_a3.py --scale tiny --images 16 --device cpu   # a quick check anywhere
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +34,7 @@ import transformers
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from qbench_tasks.demo.model import use_vllm_weight_names  # noqa: E402
 from qbench_tasks.demo.tokenizer import IMAGE_TOKEN, base_corpus, train_tokenizer  # noqa: E402
 from qbench_tasks.prompts import A3_ANSWER_PREFIX, A3_CHOICE_WORDS, A3_PROMPT  # noqa: E402
 
@@ -37,8 +46,9 @@ SCALES = {
                          num_key_value_heads=32, vocab_size=32000)),
     "tiny": dict(image_size=56, patch=14, vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                                        num_attention_heads=2),
-                 text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=4, vocab_size=1024)),
+                 # heads of 32: the smallest vLLM's CPU attention takes (the vLLM arm on a CPU)
+                 text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                           num_key_value_heads=2, vocab_size=1024)),
 }
 
 
@@ -108,12 +118,48 @@ def run(model, processor, pictures, batch_size: int, device: str) -> tuple[float
     return time.perf_counter() - started, in_model, tokens, scores
 
 
+def vllm_arm(model, processor, pictures, device: str, max_num_seqs: int):
+    """(engine start seconds, scoring seconds, scores) on vLLM, or None where vLLM cannot run here
+    (said on stdout). The transformers model is saved and dropped first, so that vLLM has the GPU."""
+    try:
+        from vllm import LLM, SamplingParams, TokensPrompt
+    except Exception as err:  # noqa: BLE001 - any reason is reported, and the transformers rows stand
+        print(f"vLLM arm: not run (import vllm: {type(err).__name__}: {err})")
+        return None
+    tokenizer = processor.tokenizer
+    good, poor = (tokenizer(" " + w, add_special_tokens=False)["input_ids"][0] for w in A3_CHOICE_WORDS)
+    prompt_ids = tokenizer(f"{IMAGE_TOKEN}{A3_PROMPT} {A3_ANSWER_PREFIX}")["input_ids"]
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        use_vllm_weight_names(Path(tmp))
+        dtype = str(model.dtype).removeprefix("torch.")
+        model.to("meta")
+        gc.collect()
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        started = time.perf_counter()
+        extra = {} if device.startswith("cuda") else dict(gpu_memory_utilization=0.1, enforce_eager=True)
+        llm = LLM(model=tmp, dtype=dtype, max_num_seqs=max_num_seqs, seed=0, **extra)
+        start_seconds = time.perf_counter() - started
+    params = SamplingParams(max_tokens=1, temperature=0, logprob_token_ids=[good, poor], detokenize=False)
+    prompts = [TokensPrompt(prompt_token_ids=prompt_ids, multi_modal_data={"image": [p]}) for p in pictures]
+    llm.generate(prompts[:max_num_seqs], params, use_tqdm=False)  # warm-up
+    started = time.perf_counter()
+    outputs = llm.generate(prompts, params, use_tqdm=False)
+    seconds = time.perf_counter() - started
+    pair = torch.tensor([[o.outputs[0].logprobs[0][t].logprob for t in (good, poor)] for o in outputs])
+    return start_seconds, seconds, torch.softmax(pair / 100, dim=-1)[:, 0].tolist()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=SCALES, default="7b")
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--vllm-max-num-seqs", type=int, default=256,
+                        help="the vLLM arm's max_num_seqs (the sequences it schedules at once)")
     args = parser.parse_args()
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
     built = time.perf_counter()
@@ -141,6 +187,14 @@ def main() -> None:
               f"{flops / in_model / 1e12:>8.1f} | {diff:>16.1e}")
     if args.device.startswith("cuda"):
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    vllm = vllm_arm(model, processor, pictures, args.device, args.vllm_max_num_seqs)
+    if vllm is not None:
+        start_seconds, seconds, scores = vllm
+        diff = max(abs(a - b) for a, b in zip(scores, reference))
+        fastest = min(rows, key=lambda row: row[1])
+        print(f"vLLM (max_num_seqs {args.vllm_max_num_seqs}): {args.images / seconds:.1f} images/s: "
+              f"{base / seconds:.2f}x batch {rows[0][0]}, {fastest[1] / seconds:.2f}x the fastest batch "
+              f"({fastest[0]}); engine start {start_seconds:.0f} s; max |score diff| vs batch {rows[0][0]} {diff:.1e}")
 
 
 if __name__ == "__main__":

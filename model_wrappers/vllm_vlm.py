@@ -167,9 +167,11 @@ def _replica_generate(lm: VLLM_VLM):
 
 
 def _replicas(lm: VLLM_VLM) -> list:
-    """The run's data-parallel vLLM replicas, started on first use (one Ray actor each)."""
-    if getattr(lm, "_qbench_replicas", None) is None:
-        import ray
+    """The run's data-parallel vLLM replicas, started on first use (one Ray actor each), and again
+    if Ray was shut down since (lm-eval's text log-likelihoods end their data-parallel calls so)."""
+    import ray
+
+    if getattr(lm, "_qbench_replicas", None) is None or not ray.is_initialized():
         import torch
 
         @ray.remote
@@ -194,6 +196,10 @@ def _replicas(lm: VLLM_VLM) -> list:
 
 def multimodal_loglikelihood(lm: VLLM_VLM, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
     """(log-likelihood, is-greedy) for each image+text request, in request order."""
+    if not hasattr(SamplingParams(), "logprob_token_ids"):
+        raise RuntimeError("vllm-vlm: Q-Bench's log-likelihoods over images read chosen tokens' log-probabilities "
+                           "(SamplingParams.logprob_token_ids), which vLLM has from 0.32 on; upgrade vLLM, or run "
+                           "these tasks with --model hf-multimodal")
     questions = _questions(lm, requests)
     generate = _replica_generate(lm)
     results: list = [None] * len(requests)

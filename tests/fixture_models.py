@@ -17,6 +17,7 @@ from qbench_tasks.demo.model import (
     demo_model,
     demo_tokenizer,
     save_atomically,
+    use_vllm_weight_names,
 )
 
 
@@ -30,17 +31,8 @@ def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0, **geometry) -> P
 def build_vllm_llava(out_dir: str | os.PathLike, seed: int = 0, **geometry) -> Path:
     """Random-weight tiny LLaVA that vLLM's CPU backend runs: text attention heads of 32 (its CPU
     attention takes head sizes 32, 64, 80, ...; 16 ends the engine at its first request), and the
-    vision weights under the names vLLM's LLaVA loader reads, ``vision_tower.vision_model.*``, as
-    hub LLaVA checkpoints have them (transformers 5 writes ``vision_tower.*`` and reads both)."""
-    from safetensors.torch import load_file, save_file
-
-    path = build_tiny_llava(out_dir, seed, text_heads=2, **geometry)
-    weights = path / "model.safetensors"
-    tensors = load_file(weights)
-    prefix = "vision_tower."
-    save_file({prefix + "vision_model." + name[len(prefix):] if name.startswith(prefix) else name: tensor
-               for name, tensor in tensors.items()}, weights, metadata={"format": "pt"})
-    return path
+    vision weights under the names vLLM's loader reads."""
+    return use_vllm_weight_names(build_tiny_llava(out_dir, seed, text_heads=2, **geometry))
 
 
 def build_tiny_clip(out_dir: str | os.PathLike, seed: int = 0) -> Path:

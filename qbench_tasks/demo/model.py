@@ -162,6 +162,20 @@ def save_atomically(out_dir: Path, *parts) -> Path:
     return out_dir
 
 
+def use_vllm_weight_names(model_dir: Path) -> Path:
+    """Rename a saved LLaVA's vision weights to what vLLM's LLaVA loader reads,
+    ``vision_tower.vision_model.*`` (as hub LLaVA checkpoints have them; transformers 5 writes
+    ``vision_tower.*`` and reads both)."""
+    from safetensors.torch import load_file, save_file
+
+    prefix, vllm_prefix = "vision_tower.", "vision_tower.vision_model."
+    for weights in sorted(model_dir.glob("*.safetensors")):
+        tensors = load_file(weights)
+        save_file({vllm_prefix + name[len(prefix):] if name.startswith(prefix) and not name.startswith(vllm_prefix)
+                   else name: tensor for name, tensor in tensors.items()}, weights, metadata={"format": "pt"})
+    return model_dir
+
+
 def _dct_basis(n: int) -> torch.Tensor:
     """Orthonormal 2-D DCT-II basis, shape (n*n, n, n)."""
     k = torch.arange(n, dtype=torch.float64)

@@ -86,6 +86,23 @@ def test_multiple_choice_matches_hf_multimodal(fresh_vllm_lm, recorded, vllm_mod
     assert {len(p["multi_modal_data"]["image"]) for p in prompts} == {1, 2}
 
 
+def test_questions_run_chunk_by_chunk_with_the_same_results(fresh_vllm_lm, recorded, monkeypatch):
+    """Images are decoded and handed to vLLM a chunk of questions at a time; chunks change nothing."""
+    import model_wrappers.vllm_vlm as backend
+
+    tasks = ["qbench_a3_demo", "qbench2_a1_demo_mc"]
+    whole = vllm_run(fresh_vllm_lm, tasks, limit=12)
+    recorded.clear()
+    monkeypatch.setattr(backend, "QUESTIONS_PER_CHUNK", 5)
+    chunked = vllm_run(fresh_vllm_lm, tasks, limit=12)
+    for task in tasks:
+        assert loglikelihoods(chunked, task) == loglikelihoods(whole, task)
+    # Each call holds the images of at most 5 questions (a question's prompts share its image objects).
+    images_per_call = [len({id(image) for p in prompts for image in p["multi_modal_data"]["image"]})
+                       for prompts, _ in recorded]
+    assert max(images_per_call) <= 5 * 2 and len(recorded) >= 5  # 24 questions: 5 chunks or more calls
+
+
 def test_a_qbench_task_and_a_text_task_in_one_run(fresh_vllm_lm, vllm_model_dir, text_task_dir):
     tasks = ["qbench_a1_demo_mc", "qbench_test_text_mc"]
     got = vllm_run(fresh_vllm_lm, tasks, extra_include=[text_task_dir], limit=8)
@@ -124,7 +141,9 @@ def test_data_parallel_replicas_give_the_single_engines_results(fresh_vllm_lm, v
     replicated = VLLM_VLM(pretrained=str(vllm_model_dir), data_parallel_size=2, **ENGINE_ARGS)
     try:
         got = vllm_run(replicated, tasks, limit=6)
-        assert len(replicated._qbench_replicas) == 2  # started once, for log-likelihoods and generation
+        assert len(replicated._qbench_replicas) == 2
+        # Generation ran on the same replicas: lm-eval's own data-parallel path shuts Ray down after each call.
+        assert ray.is_initialized()
     finally:
         ray.shutdown()
     for task in tasks[:2]:
