@@ -77,25 +77,30 @@ def llava_next():
     return transformers.LlavaNextForConditionalGeneration(config), processor
 
 
-def _qwen_vl(config_class, model_class, image_processor_class, video_processor_class, processor_class, vision):
+def _qwen_vl(config_class, model_class, image_processor_class, video_processor_class, processor_class, vision,
+             text_heads: int = 4):
     tok = tokenizer_with("<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>")
     pixels = dict(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 9)
     processor = processor_class(
         image_processor=image_processor_class(**pixels), video_processor=video_processor_class(**pixels),
         tokenizer=tok, chat_template=chat_template("{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"))
     start, image, _, video = ids(tok, "<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>")
+    half = TEXT["hidden_size"] // text_heads // 2  # M-RoPE's sections cover half a head: 8 -> [2, 3, 3]
     config = config_class(
-        text_config=text_config(tok, rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}),
+        text_config=text_config(tok, rope_scaling={"type": "mrope", "mrope_section": [half // 4, 3 * half // 8,
+                                                                                       3 * half // 8]},
+                                num_attention_heads=text_heads, num_key_value_heads=min(2, text_heads)),
         vision_config=vision, image_token_id=image, video_token_id=video, vision_start_token_id=start)
     return model_class(config), processor
 
 
-def qwen2_vl():
+def qwen2_vl(text_heads: int = 4):
+    """``text_heads=2``: heads of 32, the smallest vLLM's CPU attention takes (tests/vllm)."""
     return _qwen_vl(transformers.Qwen2VLConfig, transformers.Qwen2VLForConditionalGeneration,
                     transformers.Qwen2VLImageProcessor, transformers.Qwen2VLVideoProcessor,
                     transformers.Qwen2VLProcessor,
                     dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14,
-                         spatial_merge_size=2, temporal_patch_size=2))
+                         spatial_merge_size=2, temporal_patch_size=2), text_heads)
 
 
 def qwen2_5_vl():
@@ -326,8 +331,12 @@ BUILDERS: dict[str, Callable] = {
 }
 
 
-def build(name: str, out_dir: Path, seed: int = 0) -> Path:
+# Families built to vLLM's CPU limits, for tests/vllm.
+VLLM_BUILDERS: dict[str, Callable] = {"qwen2_vl": lambda: qwen2_vl(text_heads=2)}
+
+
+def build(name: str, out_dir: Path, seed: int = 0, builders: dict[str, Callable] = BUILDERS) -> Path:
     torch.manual_seed(seed)
-    model, processor = BUILDERS[name]()
+    model, processor = builders[name]()
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     return save_atomically(out_dir, model.eval(), processor)

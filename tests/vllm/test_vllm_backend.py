@@ -1,6 +1,6 @@
 """Q-Bench on lm-eval's ``vllm-vlm``: the same log-likelihoods and answers as ``hf-multimodal`` on
 the same model (float32, within 1e-5), on one engine, on data-parallel replicas and, through a
-plain ``lm_eval`` command, tensor parallel."""
+plain ``lm_eval`` command, tensor parallel on a second family (Qwen2-VL)."""
 
 from __future__ import annotations
 
@@ -151,21 +151,28 @@ def test_data_parallel_replicas_give_the_single_engines_results(fresh_vllm_lm, v
     assert answers(got, "qbench_a1_demo") == answers(single, "qbench_a1_demo")
 
 
-def test_plain_lm_eval_runs_qbench_on_vllm_with_tensor_parallel(fresh_vllm_lm, vllm_model_dir, tmp_path):
-    """``lm_eval --model vllm-vlm`` with no include path, the engine split over 2 CPU workers."""
+def test_plain_lm_eval_with_tensor_parallel_gives_hf_multimodals_loglikelihoods_on_qwen2_vl(session_dir, tmp_path):
+    """``lm_eval --model vllm-vlm`` with no include path, the engine split over 2 CPU workers, on a
+    second family: Qwen2-VL (M-RoPE positions, dynamic image sizes, its own image markup)."""
+    import model_matrix
+
+    model_dir = model_matrix.build("qwen2_vl", session_dir / "vllm-qwen2-vl", builders=model_matrix.VLLM_BUILDERS)
     tasks = ["qbench_a3_demo", "qbench_a1_demo_mc"]
     env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": "0|1"}  # one core per worker (vLLM's CPU binding)
     env.pop("VLLM_ENABLE_V1_MULTIPROCESSING")  # vLLM's default: the engine in a process of its own
     command = [str(Path(sys.executable).parent / "lm_eval"), "--model", "vllm-vlm",
-               "--model_args", f"pretrained={vllm_model_dir}," + engine_model_args(tensor_parallel_size=2),
-               "--tasks", ",".join(tasks), "--limit", "6", "--output_path", str(tmp_path), "--log_samples"]
+               "--model_args", f"pretrained={model_dir},"
+               + engine_model_args(tensor_parallel_size=2, max_model_len=2048),
+               "--tasks", ",".join(tasks), "--limit", "8", "--apply_chat_template",
+               "--output_path", str(tmp_path), "--log_samples"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    single = vllm_run(fresh_vllm_lm, tasks, limit=6)
+    reference = hf_run(tasks, model_dir, limit=8, apply_chat_template=True)
+    assert "<|vision_start|><|image_pad|><|vision_end|>" in reference["samples"][tasks[0]][0]["arguments"][0][0]
     for task in tasks:
         (samples_file,) = tmp_path.glob(f"*/samples_{task}_*.jsonl")
         logged = {"samples": {task: [json.loads(line) for line in samples_file.read_text().splitlines()]}}
-        assert_same_loglikelihoods(logged, single, task)
+        assert_same_loglikelihoods(logged, reference, task)
 
 
 def test_an_encoder_decoder_model_is_refused_by_name():
