@@ -24,32 +24,16 @@ import time
 from pathlib import Path
 
 import torch
+from a3_throughput import harness, load_task
 from generated_data import make_database
-from lm_eval.evaluator import evaluate
 from lm_eval.models.hf_vlms import HFMultimodalLM
 from lm_eval.models.vllm_vlms import VLLM_VLM
-from lm_eval.tasks import TaskManager
 from timing import interleaved, ratios, spread
 
 import model_wrappers
-from qbench_tasks import TASKS_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' model builders
 from fixture_models import build_vllm_llava  # noqa: E402
-
-TASK = "qbench_a3_koniq"
-BASELINE = "hf-multimodal, batch 1"
-
-
-def load_task(data_dir: Path):
-    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False,
-                          metadata={"qbench_data_dir": str(data_dir)})
-    return manager.load([TASK])["tasks"]
-
-
-def harness(lm, task_dict) -> dict[str, float]:
-    out = evaluate(lm=lm, task_dict=task_dict, log_samples=True, verbosity="WARNING")
-    return {s["doc"]["img_path"]: s["srcc"][0] for s in out["samples"][TASK]}
 
 
 def main() -> None:
@@ -78,11 +62,13 @@ def main() -> None:
         methods = {name: (lambda task_dict, lm=lm: harness(lm, task_dict)) for name, lm in lms.items()}
         timed = interleaved(methods, args.repeats, {name: lambda: load_task(data_dir) for name in methods})
 
-    baseline = timed[BASELINE].result
-    within = ratios(timed, BASELINE)
+    first = f"hf-multimodal, batch {args.batch_sizes[0]}"  # the baseline
+    baseline = timed[first].result
+    within = ratios(timed, first)
     print(f"A3, {args.images} images of 1024x768, tiny LLaVA (64 image tokens), float32, "
           f"{torch.get_num_threads()} CPU threads, {args.repeats} interleaved rounds (median, range)")
-    print(f"{'method':<24} | {'seconds':>17} | {'images/s':>8} | {'speed vs hf b1':>17} | {'max |score diff|':>16}")
+    speed_column = f"speed vs hf b{args.batch_sizes[0]}"
+    print(f"{'method':<24} | {'seconds':>17} | {'images/s':>8} | {speed_column:>17} | {'max |score diff|':>16}")
     print("-" * 95)
     for name, t in timed.items():
         diff = max(abs(t.result[k] - baseline[k]) for k in baseline)
