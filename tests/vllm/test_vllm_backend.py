@@ -56,9 +56,11 @@ def test_a3_reads_exactly_its_words_once_per_image_as_hf_multimodal_does(fresh_v
     got = vllm_run(fresh_vllm_lm, ["qbench_a3_demo"], metadata=metadata)
     reference = hf_run(["qbench_a3_demo"], vllm_model_dir, metadata=metadata)
     assert_same_loglikelihoods(got, reference, "qbench_a3_demo")
+    # A random model's scores barely spread, so its correlations amplify the log-likelihoods' 1e-6
+    # differences (by 1.2e-6 with ATEN_CPU_CAPABILITY=default): the check is that the same scores reach the metric.
     for metric in ("srcc,none", "plcc,none", "srcc_levels,none", "plcc_levels,none"):
         assert got["results"]["qbench_a3_demo"][metric] == pytest.approx(
-            reference["results"]["qbench_a3_demo"][metric], abs=1e-6)
+            reference["results"]["qbench_a3_demo"][metric], abs=1e-4)
 
     samples = got["samples"]["qbench_a3_demo"]
     requests = samples[0]["arguments"]  # a document's requests: one per word, on one context
